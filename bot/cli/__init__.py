@@ -1,0 +1,1 @@
+"""The `boomerang` command line (typer): one module per command group."""

@@ -1,0 +1,29 @@
+"""The root `boomerang` command: wires the command groups together."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import audience, customers, db, demo, imports, start
+from bot.errors import BoomerangError
+
+app = typer.Typer(
+    name="boomerang",
+    help="Boomerang: find lapsed customers, talk to them, count who came back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(imports.app, name="import")
+app.add_typer(audience.app, name="audience")
+app.add_typer(customers.app, name="customers")
+app.add_typer(demo.app, name="demo")
+app.command(name="start")(start.start)
+
+
+def main() -> None:
+    try:
+        app()
+    except BoomerangError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(2) from error

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -100,3 +101,33 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    feedback_requested_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    """When the customer was asked about this order; the post-order audience skips it once set."""
+
+
+class CustomerRhythm(Base):
+    """Materialised buying rhythm: one row per customer with at least one non-void order.
+
+    Refreshed by `bot.audience.rhythm.refresh_rhythm` (SQL `INSERT ... SELECT`); audience queries read
+    it instead of scanning all orders, and apply the as-of date at query time.
+    """
+
+    __tablename__ = "customer_rhythm"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    orders: Mapped[int] = mapped_column(Integer)
+    """Non-void orders."""
+    purchase_days: Mapped[int] = mapped_column(Integer)
+    """Distinct UTC calendar days with a non-void order."""
+    first_order_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    last_order_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    first_delivered_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    """delivered_at of the first order (empty while it is not delivered)."""
+    median_gap_days: Mapped[float | None] = mapped_column(Float)
+    """Median of the gaps in days between consecutive purchase days; empty below two purchase days."""
+    revenue_minor: Mapped[int] = mapped_column(BigInteger)
+    """Sum of amount_minor of non-void orders (currencies are not converted)."""
+    monthly_cv: Mapped[float] = mapped_column(Float)
+    """Coefficient of variation of monthly order counts over the 12 months ending with the last one."""

@@ -1,7 +1,158 @@
-"""`boomerang audience ...` (being built)."""
+"""`boomerang audience ...`: preview who an audience selects today (or as of a date), and why."""
 
 from __future__ import annotations
 
-import typer
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from pathlib import Path
 
-app = typer.Typer(no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.app import open_app
+from bot.audience.anniversary import anniversary_cohort
+from bot.audience.birthday import birthday_cohort
+from bot.audience.cohort import Cohort, write_cohort_csv
+from bot.audience.exclusions import Exclusions
+from bot.audience.lapse import LapseRule, lapsed_cohort
+from bot.audience.post_order import post_order_cohort
+from bot.audience.welcome import welcome_cohort
+from bot.errors import InputError
+
+app = typer.Typer(help="Audiences: who would be contacted, and why.", no_args_is_help=True)
+
+
+class Kind(StrEnum):
+    lapsed = "lapsed"
+    post_order = "post-order"
+    welcome = "welcome"
+    anniversary = "anniversary"
+    birthday = "birthday"
+
+
+def parse_as_of(value: str | None, now: datetime) -> datetime:
+    """None -> now; `YYYY-MM-DD` -> that day 12:00 UTC; an ISO datetime with offset -> itself."""
+    if value is None:
+        return now
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(12), UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise InputError("--as-of", f"{value!r} is not a date (YYYY-MM-DD)") from error
+    if parsed.tzinfo is None:
+        raise InputError("--as-of", f"{value!r} has no UTC offset; give a date or add +00:00")
+    return parsed.astimezone(UTC)
+
+
+@app.command("preview")
+def preview(
+    kind: Kind = typer.Option(..., "--kind", help="Which audience."),
+    as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD (12:00 UTC); default now."),
+    factor: float = typer.Option(LapseRule.factor, "--factor", help="lapsed: x expected gap."),
+    min_orders: int = typer.Option(LapseRule.min_orders, "--min-orders", help="lapsed."),
+    min_days: int | None = typer.Option(None, "--min-days", help="post-order 2, welcome 0."),
+    max_days: int | None = typer.Option(None, "--max-days", help="post-order 7, welcome 3."),
+    years: int | None = typer.Option(None, "--years", help="anniversary: exactly N years."),
+    days_ahead: int = typer.Option(0, "--days-ahead", help="birthday: today .. +N days."),
+    contacted_within: int = typer.Option(
+        14, "--contacted-within", help="Exclude customers contacted in the last N days."
+    ),
+    exclude_let_go: bool = typer.Option(False, "--exclude-let-go", help="Skip CZ customers."),
+    limit: int = typer.Option(20, "--limit", help="Rows shown on screen."),
+    out: Path | None = typer.Option(None, "--out", help="Write all members to this CSV."),
+) -> None:
+    """Show the cohort size, who was excluded and why, and the first members with their reason."""
+    opened = open_app()
+    try:
+        moment = parse_as_of(as_of, opened.clock.now())
+        exclusions = Exclusions(contacted_within_days=contacted_within, let_go=exclude_let_go)
+        zone = opened.settings.default_time_zone
+        engine = opened.engine
+        cohort: Cohort
+        if kind is Kind.lapsed:
+            rule = LapseRule(factor=factor, min_orders=min_orders)
+            cohort = lapsed_cohort(engine, moment, rule, exclusions)
+        elif kind is Kind.post_order:
+            cohort = post_order_cohort(
+                engine,
+                moment,
+                min_days=2 if min_days is None else min_days,
+                max_days=7 if max_days is None else max_days,
+                exclusions=exclusions,
+                default_zone=zone,
+            )
+        elif kind is Kind.welcome:
+            cohort = welcome_cohort(
+                engine,
+                moment,
+                min_days=0 if min_days is None else min_days,
+                max_days=3 if max_days is None else max_days,
+                exclusions=exclusions,
+                default_zone=zone,
+            )
+        elif kind is Kind.anniversary:
+            cohort = anniversary_cohort(
+                engine, moment, years=years, exclusions=exclusions, default_zone=zone
+            )
+        else:
+            cohort = birthday_cohort(
+                engine, moment, days_ahead=days_ahead, exclusions=exclusions, default_zone=zone
+            )
+    finally:
+        opened.engine.dispose()
+    _show(cohort, limit)
+    if out is not None:
+        write_cohort_csv(cohort, out)
+        typer.echo(f"wrote {len(cohort.members)} members to {out}")
+
+
+def _show(cohort: Cohort, limit: int) -> None:
+    console = Console(width=160)
+    console.print(
+        f"audience {cohort.kind} as of {cohort.as_of.isoformat()}: "
+        f"{len(cohort.members)} customers, {cohort.excluded_total} excluded"
+    )
+    for reason, count in sorted(cohort.excluded.items()):
+        console.print(f"  excluded {reason}: {count}")
+    if cohort.note:
+        console.print(cohort.note)
+    table = Table(show_lines=False)
+    post_order = cohort.kind == "post-order"
+    headers = [
+        "customer",
+        "name",
+        "days since last",
+        "expected gap",
+        "P(alive)",
+        "class",
+        "priority",
+    ]
+    if post_order:
+        headers += ["order", "delivered"]
+    headers.append("reason")
+    for header in headers:
+        table.add_column(header)
+    for member in cohort.members[:limit]:
+        cells = [
+            member.external_id,
+            member.name or "",
+            _number(member.days_since_last_order, 0),
+            _number(member.expected_gap_days, 1),
+            _number(member.p_alive, 2),
+            f"{member.abc or ''}{member.xyz or ''}",
+            member.priority or "",
+        ]
+        if post_order:
+            delivered = member.delivered_at.date().isoformat() if member.delivered_at else ""
+            cells += [member.order_external_id or "", delivered]
+        cells.append(member.reason)
+        table.add_row(*cells)
+    console.print(table)
+    if len(cohort.members) > limit:
+        console.print(f"... {len(cohort.members) - limit} more (--limit, --out FILE.csv)")
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"

@@ -110,12 +110,13 @@ class Source:
     def _csv_rows(self) -> Iterator[Row]:
         reader = csv.reader(self._text, delimiter=self.delimiter or ",")
         width = len(self.header)
-        # line_num counts physical lines consumed, so a record starts right after the previous one
-        # ends, even when a quoted cell spans lines. The header was line 1.
+        # line_num counts physical lines this reader consumed, so a record starts right after the
+        # previous one ends, even when a quoted cell spans lines. The header (line 1) was read
+        # before the reader existed, hence the + 1.
         previous_end = 1
         for cells in reader:
             line = previous_end + 1
-            previous_end = reader.line_num
+            previous_end = reader.line_num + 1
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue
             if len(cells) < width:

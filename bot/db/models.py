@@ -108,8 +108,8 @@ class Order(Base):
 class CustomerRhythm(Base):
     """Materialised buying rhythm: one row per customer with at least one non-void order.
 
-    Refreshed by `bot.audience.rhythm.refresh_rhythm` (SQL `INSERT ... SELECT`); audience queries read
-    it instead of scanning all orders, and apply the as-of date at query time.
+    Refreshed by `bot.audience.rhythm.refresh_rhythm` (SQL `INSERT ... SELECT`); audience queries
+    read it instead of scanning all orders, and apply the as-of date at query time.
     """
 
     __tablename__ = "customer_rhythm"
@@ -126,8 +126,8 @@ class CustomerRhythm(Base):
     first_delivered_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     """delivered_at of the first order (empty while it is not delivered)."""
     median_gap_days: Mapped[float | None] = mapped_column(Float)
-    """Median of the gaps in days between consecutive purchase days; empty below two purchase days."""
+    """Median gap in days between consecutive purchase days; empty below two purchase days."""
     revenue_minor: Mapped[int] = mapped_column(BigInteger)
     """Sum of amount_minor of non-void orders (currencies are not converted)."""
     monthly_cv: Mapped[float] = mapped_column(Float)
-    """Coefficient of variation of monthly order counts over the 12 months ending with the last one."""
+    """Coefficient of variation of monthly order counts, 12 months ending with the last order's."""

@@ -102,13 +102,13 @@ def preview(
             )
     finally:
         opened.engine.dispose()
-    _show(cohort, limit)
+    show_cohort(cohort, limit)
     if out is not None:
         write_cohort_csv(cohort, out)
         typer.echo(f"wrote {len(cohort.members)} members to {out}")
 
 
-def _show(cohort: Cohort, limit: int) -> None:
+def show_cohort(cohort: Cohort, limit: int) -> None:
     console = Console(width=160)
     console.print(
         f"audience {cohort.kind} as of {cohort.as_of.isoformat()}: "

@@ -96,7 +96,7 @@ def test_orders_after_as_of_are_ignored_for_backtests(app: App) -> None:
     arrays = frequency_recency_age(app.engine, backtest)
     assert arrays.frequency.tolist() == [3.0]
     assert arrays.recency_days.tolist() == [90.0]
-    # Age runs from the start of the first purchase day (orders are placed at noon): 134 days + 12 h.
+    # Age runs from the start of the first purchase day (orders placed at noon): 134 days + 12 h.
     assert arrays.age_days.tolist() == [134.5]
 
 

@@ -17,7 +17,8 @@ def upgrade_command(revision: str = typer.Argument("head")) -> None:
     engine = create_db_engine(get_settings().database_url)
     before = current_revision(engine)
     upgrade(engine, revision)
-    typer.echo(f"database {engine.url.render_as_string()}: {before or 'empty'} -> {current_revision(engine)}")
+    after = current_revision(engine)
+    typer.echo(f"database {engine.url.render_as_string()}: {before or 'empty'} -> {after}")
 
 
 @app.command("status")

@@ -16,7 +16,7 @@ from bot.demo.shop import is_empty, seed_demo
 def start(
     limit: int = typer.Option(10, "--limit", help="Members of each cohort shown on screen."),
 ) -> None:
-    """Open the database, seed a demo shop when it is empty, show the lapsed and post-order cohorts."""
+    """Open the database, seed a demo shop when it is empty, show lapsed and post-order cohorts."""
     app = open_app()
     try:
         typer.echo(f"database: {app.engine.url.render_as_string()}")

@@ -62,7 +62,7 @@ class Customer(Base):
     opted_out_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     last_contacted_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     won_back_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
-    """Set when a win-back contact converted; a customer won back once who lapses again is let go."""
+    """Set when a win-back contact converted; won back once and lapsed again = let go."""
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp)
     updated_at: Mapped[datetime] = mapped_column(UtcTimestamp)
 

@@ -132,15 +132,13 @@ def main() -> None:
     base = results["baseline: pandas read_sql + groupby"]
     print("ratios (pandas read_sql + groupby time / ours):")
     print(f"  lapsed cohort:                        {base / results['lapsed cohort']:6.1f}x")
-    print(
-        f"  frequency/recency/T:                  {base / results['frequency/recency/T from the snapshot']:6.1f}x"
-    )
+    snapshot = results["frequency/recency/T from the snapshot"]
+    print(f"  frequency/recency/T:                  {base / snapshot:6.1f}x")
     if "rhythm snapshot, full rebuild" in results:
         cold = results["rhythm snapshot, full rebuild"] + results["lapsed cohort"]
         print(f"  cold (full rebuild + lapsed cohort):  {base / cold:6.1f}x")
-    print(
-        f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
-    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS): {peak:.0f} MiB")
     if not equal:
         raise SystemExit("figures differ from the pandas baseline")
 

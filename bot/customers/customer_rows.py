@@ -131,13 +131,13 @@ class CustomerBatches:
         self.parsers = [(name, self.columns[name], parsers[name]) for name in self.mirrored]
         self.stmt = self._upsert_statement()
 
-    def import_batch(self, rows: Sequence[Row]) -> None:
-        valid = self._validate(rows)
+    def write(self, valid: list[dict[str, Any]]) -> None:
+        """Write one validated batch in its own transaction."""
         if valid:
             with self.app.engine.begin() as connection:
                 self._write(connection, valid)
 
-    def _validate(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
+    def validate(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
         report, f = self.report, self.columns
         valid: list[dict[str, Any]] = []
         for row in rows:

@@ -42,7 +42,10 @@ _WRITTEN = (
     "items",
 )
 # An order as compared with what is stored: everything but the external id, in _WRITTEN order.
-Stored = tuple[int, int, int | None, int, str, str, Any]
+Stored = tuple[int, int, int | None, int, str, str, str]
+# A validated row: (line, id, customer external id, placed, delivered, amount, currency, status,
+# items as JSON text).
+Valid = tuple[int, str, str, int, int | None, int, str, str, str]
 
 
 class OrderBatches:
@@ -69,16 +72,13 @@ class OrderBatches:
         self.sql, self.positional = _compile_upsert(app)
         self.lookups = _Lookups(app.engine.dialect.name)
 
-    def import_batch(self, rows: Sequence[Row]) -> None:
-        valid = self._validate(rows)
-        if not valid:
-            return
-        with self.app.engine.begin() as connection:
-            self._write(connection, valid)
+    def write(self, valid: list[Valid]) -> None:
+        """Write one validated batch in its own transaction."""
+        if valid:
+            with self.app.engine.begin() as connection:
+                self._write(connection, valid)
 
-    def _validate(
-        self, rows: Sequence[Row]
-    ) -> list[tuple[int, str, str, int, int | None, int, str, str, Any]]:
+    def validate(self, rows: Sequence[Row]) -> list[Valid]:
         """Rows that passed every check, as (line, id, customer, placed, delivered, amount, ...)."""
         report, seen, parse_instant, now = self.report, self.seen, self.parse_instant, self.now
         i_id, i_customer, i_placed = self.i_id, self.i_customer, self.i_placed
@@ -180,7 +180,7 @@ class OrderBatches:
     def _write(
         self,
         connection: Connection,
-        valid: list[tuple[int, str, str, int, int | None, int, str, str, Any]],
+        valid: list[Valid],
     ) -> None:
         report = self.report
         customer_ids = self.lookups.customer_ids(connection, {v[2] for v in valid})

@@ -53,7 +53,7 @@ def parse_delimiter(option: str) -> str:
     return value
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int
     cells: list[str]

@@ -37,28 +37,19 @@ class InstantParser:
         self.zone = zone
         self._local_hour: dict[tuple[int, int, int, int], int] = {}
         self._day: dict[tuple[int, int, int], int] = {}
+        self._hour_prefix: dict[str, int] = {}
 
     def __call__(self, text: str) -> int:
         """Epoch seconds (UTC) of `text`; ValueError when it is not a date."""
-        # Fast path for the shapes exports use most, zone-less "YYYY-MM-DD HH:MM" and
-        # "DD.MM.YYYY HH:MM": slicing is several times cheaper than a regex match.
-        if len(text) == 16 and text[13] == ":" and text.isascii():
-            try:
-                if text[4] == "-" and text[7] == "-" and text[10] in " T":
-                    key = (int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]))
-                elif text[2] == "." and text[5] == "." and text[10] == " ":
-                    key = (int(text[6:10]), int(text[3:5]), int(text[0:2]), int(text[11:13]))
-                else:
-                    key = None
-                minute = int(text[14:16])
-            except ValueError:
-                key = None
-            if key is not None and 0 <= minute <= 59:
-                base = self._local_hour.get(key)
-                if base is None:
-                    y, m, d, h = key
-                    base = self._local_hour[key] = self._local_hour_epoch(text, y, m, d, h)
-                return base + minute * 60
+        # Fast path: exports write zone-less "YYYY-MM-DD HH:MM" or "DD.MM.YYYY HH:MM", and a shop's
+        # orders share few distinct hours, so the 13-character hour prefix (validated once when it
+        # was first seen) is a dictionary key and only the minutes are converted per value.
+        if len(text) == 16 and text[13] == ":":
+            base = self._hour_prefix.get(text[:13])
+            if base is not None:
+                minutes = text[14:16]
+                if minutes.isdecimal() and minutes < "60":
+                    return base + int(minutes) * 60
         return self._parse(text.strip())
 
     def _parse(self, text: str) -> int:
@@ -84,6 +75,8 @@ class InstantParser:
             base = self._local_hour.get(key)
             if base is None:
                 base = self._local_hour[key] = self._local_hour_epoch(text, y, m, d, h)
+            if len(text) == 16 and text[13] == ":" and not second:
+                self._hour_prefix[text[:13]] = base
             return base + mi * 60 + s
         day_start = self._day_epoch(text, y, m, d)
         if h > 23:
@@ -147,11 +140,16 @@ _PLAIN_AMOUNT = re.compile(r"\d+(?:\.\d{1,2})?")
 
 def parse_amount_minor(text: str) -> int:
     """Money in minor units (two decimals): "1 990,50" -> 199050, "1990.5" -> 199050."""
+    # Fast path for plain digits with spaces as thousand separators and one decimal mark: string
+    # methods only, no regex or Decimal (this runs once per order).
+    cleaned = text.replace("\u00a0", "").replace(" ", "").replace(",", ".", 1)
+    whole, mark, fraction = cleaned.partition(".")
+    if whole.isdecimal() and len(fraction) <= 2 and (not mark or fraction.isdecimal()):
+        return int(whole) * 100 + (int(fraction) * (10 if len(fraction) == 1 else 1) if mark else 0)
     cleaned = text.translate(_THOUSANDS)
     if "," in cleaned and "." not in cleaned and cleaned.count(",") == 1:
         cleaned = cleaned.replace(",", ".")
     if _PLAIN_AMOUNT.fullmatch(cleaned):
-        # The common case, kept free of Decimal: whole units and up to two decimals.
         whole, _, fraction = cleaned.partition(".")
         return int(whole) * 100 + int((fraction + "00")[:2])
     cleaned = cleaned.strip()

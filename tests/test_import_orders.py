@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from bot.app import App
-from bot.customers import importer
+from bot.customers import importer, order_rows
 from bot.customers.importer import import_customers, import_orders
 from bot.db.models import Customer, Order
 from bot.errors import InputError
@@ -192,3 +192,14 @@ def test_an_orders_file_without_a_customer_column_fails_and_stores_nothing(
     with pytest.raises(InputError, match=r"orders\.csv: no column for required field 'customer'"):
         import_orders(app, path)
     assert _orders(app) == {}
+
+
+def test_customers_are_resolved_when_the_id_cache_overflows(
+    app: App, customers: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(order_rows, "CUSTOMER_CACHE_SIZE", 1)
+    path = _write(tmp_path / "o.csv", "id;customer_id;date\n1;1;2026-03-01\n2;2;2026-03-01\n")
+    report = import_orders(app, path, importer.ImportOptions(batch_size=1))
+    assert (report.created, report.failed) == (2, 0)
+    report = import_orders(app, path, importer.ImportOptions(batch_size=2))
+    assert (report.unchanged, report.failed) == (2, 0)

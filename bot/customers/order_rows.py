@@ -41,6 +41,8 @@ _WRITTEN = (
     "status",
     "items",
 )
+# Customer ids remembered between batches (about 100 bytes each).
+CUSTOMER_CACHE_SIZE = 200_000
 # An order as compared with what is stored: everything but the external id, in _WRITTEN order.
 Stored = tuple[int, int, int | None, int, str, str, str]
 # A validated row: (line, id, customer external id, placed, delivered, amount, currency, status,
@@ -71,6 +73,7 @@ class OrderBatches:
         self.i_items = f.get("items")
         self.sql, self.positional = _compile_upsert(app)
         self.lookups = _Lookups(app.engine.dialect.name)
+        self.customer_cache: dict[str, int] = {}
 
     def write(self, valid: list[Valid]) -> None:
         """Write one validated batch in its own transaction."""
@@ -177,13 +180,28 @@ class OrderBatches:
             )
         return valid
 
+    def _customer_ids(self, connection: Connection, external_ids: set[str]) -> dict[str, int]:
+        """Customer ids by external id: looked up per batch, remembered up to a bound.
+
+        Orders of one customer are spread over the whole file, so most batches ask for customers
+        an earlier batch already resolved; the bound keeps a huge customer base out of memory.
+        """
+        cache = self.customer_cache
+        missing = [external_id for external_id in external_ids if external_id not in cache]
+        if missing:
+            if len(cache) + len(missing) > CUSTOMER_CACHE_SIZE:
+                cache.clear()
+                missing = list(external_ids)
+            cache.update(self.lookups.customer_ids(connection, missing))
+        return cache
+
     def _write(
         self,
         connection: Connection,
         valid: list[Valid],
     ) -> None:
         report = self.report
-        customer_ids = self.lookups.customer_ids(connection, {v[2] for v in valid})
+        customer_ids = self._customer_ids(connection, {v[2] for v in valid})
         stored = self.lookups.stored_orders(connection, [v[1] for v in valid])
         to_write: list[Any] = []
         positional = self.positional

@@ -1,0 +1,1 @@
+"""Customers and their orders: importing shop exports (CSV, JSON lines) into the database."""

@@ -181,3 +181,11 @@ def test_consent_withdrawal_adds_one_ledger_row(app: App, tmp_path: Path) -> Non
         ("sms", "marketing", True),
         ("sms", "marketing", False),
     ]
+
+
+def test_sqlite_checkpoint_setting_is_restored_after_an_import(
+    sqlite_app: App, tmp_path: Path
+) -> None:
+    import_customers(sqlite_app, _write(tmp_path / "c.csv", "id\n1\n"))
+    with sqlite_app.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000

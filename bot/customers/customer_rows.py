@@ -131,10 +131,10 @@ class CustomerBatches:
         self.parsers = [(name, self.columns[name], parsers[name]) for name in self.mirrored]
         self.stmt = self._upsert_statement()
 
-    def write(self, valid: list[dict[str, Any]]) -> None:
+    def write(self, connection: Connection, valid: list[dict[str, Any]]) -> None:
         """Write one validated batch in its own transaction."""
         if valid:
-            with self.app.engine.begin() as connection:
+            with connection.begin():
                 self._write(connection, valid)
 
     def validate(self, rows: Sequence[Row]) -> list[dict[str, Any]]:

@@ -24,10 +24,11 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from bot.app import App
 from bot.audience.rhythm import refresh_rhythm
+from bot.customers.bulk import bulk_connection
 from bot.customers.columns import (
     CUSTOMER_FIELDS,
     CUSTOMER_REQUIRED,
@@ -67,7 +68,7 @@ class ImportOptions:
 class _Batches(Protocol):
     def validate(self, rows: list[Row]) -> Any: ...
 
-    def write(self, valid: Any) -> None: ...
+    def write(self, connection: Connection, valid: Any) -> None: ...
 
 
 def import_customers(app: App, path: Path, options: ImportOptions | None = None) -> ImportReport:
@@ -120,11 +121,15 @@ def _run(
                 "ignored columns: " + ", ".join(repr(name) for name in columns.unknown)
             )
         writer = make_writer(report, columns, InstantParser(zone))
-        with _progress(options.progress, path, source.size) as advance, _no_gc():
+        with (
+            _progress(options.progress, path, source.size) as advance,
+            _no_gc(),
+            bulk_connection(app.engine) as connection,
+        ):
             # Sequential on purpose: a reader thread validating the next batch while this one is
             # written was measured slower, because the database driver then waits for the GIL.
             for batch in source.batches(options.batch_size):
-                writer.write(writer.validate(batch))
+                writer.write(connection, writer.validate(batch))
                 advance(source.bytes_read)
     # Rows fail in two passes (parsing, then customer lookup); the reader wants file order.
     report.bad_rows.sort(key=lambda bad: bad.error.line)

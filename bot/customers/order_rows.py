@@ -81,10 +81,10 @@ class OrderBatches:
         self.lookups = _Lookups(app.engine.dialect.name)
         self.customer_cache: dict[str, int] = {}
 
-    def write(self, valid: list[Valid]) -> None:
+    def write(self, connection: Connection, valid: list[Valid]) -> None:
         """Write one validated batch in its own transaction."""
         if valid:
-            with self.app.engine.begin() as connection:
+            with connection.begin():
                 self._write(connection, valid)
 
     def validate(self, rows: Sequence[Row]) -> list[Valid]:

@@ -1,10 +1,10 @@
 """Exceptions Boomerang raises on purpose.
 
-    BoomerangError
-    ├── ConfigError            settings or environment are unusable
-    ├── DatabaseError          the database cannot be opened or migrated
-    └── InputError             bad input from a user file; carries where it is
-        └── RowError           one bad row of an import (file, line, column, reason)
+BoomerangError
+├── ConfigError            settings or environment are unusable
+├── DatabaseError          the database cannot be opened or migrated
+└── InputError             bad input from a user file; carries where it is
+    └── RowError           one bad row of an import (file, line, column, reason)
 """
 
 from __future__ import annotations

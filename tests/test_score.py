@@ -53,7 +53,7 @@ def test_score_as_of_a_past_date_sees_only_earlier_orders(app: App) -> None:
     rows = {row.external_id: row for row in score_customers(app.engine, at("2026-02-01")).rows}
     assert "late" not in rows
     assert rows["c00"].orders == 3  # 5, 15, 25 January
-    assert rows["c00"].age_days == 27.0
+    assert rows["c00"].age_days == 27.5  # from the start of 5 January; orders are at noon
     assert rows["c00"].recency_days == 20.0
 
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Table
 
 from bot.audience.bgnbd import BgNbdParams, expected_purchases, fit_bgnbd, probability_alive
-from bot.audience.rhythm import RhythmArrays, read_frequency_recency_age
+from bot.audience.rhythm import RhythmArrays
 
 MIN_REPEAT_BUYERS = 500
 """Below this many repeat buyers the fitted parameters are noise: the lapse rule stands alone."""
 MIN_HISTORY_DAYS = 180
 """Days from the shop's first order to as_of needed before the model has seen customers drop out."""
+FIT_SAMPLE = 20_000
+"""The fit uses at most this many customers, evenly spaced by id. Four parameters are pinned down
+long before that (standard errors of a few per cent at 5,000), and at a million customers the full
+fit costs a minute against ~1 s for the sample. P(alive) is still computed for every customer."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,12 @@ class AliveModel:
         index = np.searchsorted(self.arrays.customer_id, wanted)
         index = np.clip(index, 0, max(len(self.arrays.customer_id) - 1, 0))
         found = self.arrays.customer_id[index] == wanted if len(index) else np.array([], bool)
-        return {
-            int(c): float(values[i]) for c, i, ok in zip(wanted, index, found, strict=True) if ok
-        }
+        # tolist() converts to Python numbers in C; a comprehension over numpy scalars is 5x slower.
+        return dict(zip(wanted[found].tolist(), values[index[found]].tolist(), strict=True))
 
 
-def fit_alive_model(connection: Connection, rhythm: Table, as_of: datetime) -> AliveModel:
+def fit_alive_model(arrays: RhythmArrays) -> AliveModel:
     """Fit BG/NBD on everyone's orders before as_of, when there is enough history to trust it."""
-    arrays = read_frequency_recency_age(connection, rhythm, as_of)
     repeat_buyers = int(np.count_nonzero(arrays.frequency > 0))
     history_days = float(arrays.age_days.max()) if arrays.age_days.size else 0.0
     if repeat_buyers < MIN_REPEAT_BUYERS:
@@ -71,9 +71,22 @@ def fit_alive_model(connection: Connection, rhythm: Table, as_of: datetime) -> A
         )
         return AliveModel(arrays, None, reason)
     try:
-        params = fit_bgnbd(arrays.frequency, arrays.recency_days, arrays.age_days)
+        sample = _fit_sample(arrays.customer_id.size)
+        params = fit_bgnbd(
+            arrays.frequency[sample], arrays.recency_days[sample], arrays.age_days[sample]
+        )
     except ValueError as error:
         return AliveModel(arrays, None, f"BG/NBD not used: {error}")
     return AliveModel(
-        arrays, params, f"BG/NBD fitted on {params.customers} customers ({repeat_buyers} repeat)"
+        arrays,
+        params,
+        f"BG/NBD fitted on {params.customers} of {arrays.customer_id.size} customers "
+        f"({repeat_buyers} repeat buyers)",
     )
+
+
+def _fit_sample(customers: int) -> npt.NDArray[np.int64]:
+    """Indices of the customers the fit uses: all of them, or FIT_SAMPLE evenly spaced."""
+    if customers <= FIT_SAMPLE:
+        return np.arange(customers, dtype=np.int64)
+    return np.linspace(0, customers - 1, FIT_SAMPLE).astype(np.int64)

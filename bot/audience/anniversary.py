@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 from bot.audience.candidates import candidates_query, member, month_days, zone_of
 from bot.audience.cohort import Cohort, CohortMember, split_excluded
 from bot.audience.exclusions import Exclusions
-from bot.audience.rhythm import rhythm_as_of
+from bot.audience.rhythm import read_rhythm_arrays, rhythm_as_of
 from bot.audience.sql import month_day_of_epoch
+from bot.audience.value import value_classes
 
 
 def falls_on(anniversary: date, today: date) -> bool:
@@ -39,9 +40,15 @@ def anniversary_cohort(
     # UTC date: candidates by UTC month-day over +-2 days, then the exact check per customer zone.
     wanted = month_days(utc_day - timedelta(days=2), utc_day + timedelta(days=2))
     with engine.connect() as connection, rhythm_as_of(connection, as_of) as rhythm:
+        classes = value_classes(read_rhythm_arrays(connection, rhythm, as_of))
         month_day = month_day_of_epoch(connection.dialect.name, rhythm.c.first_order_at)
         query = (
-            candidates_query(rhythm, as_of, exclusions, customers_without_orders=False)
+            candidates_query(
+                rhythm,
+                as_of,
+                exclusions,
+                customers_without_orders=False,
+            )
             .where(month_day.in_(sorted(wanted)))
             .order_by(rhythm.c.customer_id)
         )
@@ -55,5 +62,5 @@ def anniversary_cohort(
         if not falls_on(first, today) or age < 1 or (years is not None and age != years):
             continue
         reason = f"{age} year{'s' if age > 1 else ''} since the first order ({first.isoformat()})"
-        candidates.append((member(row, as_of, reason), row.excluded_by))
-    return split_excluded("anniversary", as_of, candidates)
+        candidates.append((member(row, as_of, reason, classes), row.excluded_by))
+    return split_excluded("anniversary", as_of, candidates, exclusions)

@@ -10,7 +10,7 @@ from sqlalchemy import Select, Table, select
 
 from bot.audience.cohort import CohortMember
 from bot.audience.exclusions import Exclusions, exclusion_reason
-from bot.audience.value import value_classes
+from bot.audience.value import ValueClasses
 from bot.customers.zone import customer_zone
 from bot.db.models import Customer
 from bot.db.types import SECONDS_PER_DAY
@@ -22,11 +22,14 @@ a DST hour fit well inside); Python then keeps exactly the customers whose local
 
 
 def candidates_query(
-    rhythm: Table, as_of: datetime, exclusions: Exclusions, *, customers_without_orders: bool
+    rhythm: Table,
+    as_of: datetime,
+    exclusions: Exclusions,
+    *,
+    customers_without_orders: bool,
 ) -> Select[Any]:
-    """customers joined to their rhythm and value class, with the `excluded_by` reason column."""
-    values = value_classes(rhythm).subquery("value")
-    reason = exclusion_reason(exclusions, CUSTOMERS, as_of, values.c.priority, False)
+    """customers joined to their rhythm, with the `excluded_by` reason column."""
+    reason = exclusion_reason(exclusions, CUSTOMERS, as_of, False)
     query = select(
         CUSTOMERS.c.id,
         CUSTOMERS.c.external_id,
@@ -36,22 +39,15 @@ def candidates_query(
         rhythm.c.orders,
         rhythm.c.first_order_at,
         rhythm.c.last_order_at,
-        values.c.abc,
-        values.c.xyz,
-        values.c.priority,
+        rhythm.c.revenue_minor,
+        rhythm.c.monthly_cv,
         reason.label("excluded_by"),
     )
     if customers_without_orders:
-        return (
-            query.select_from(CUSTOMERS)
-            .outerjoin(rhythm, rhythm.c.customer_id == CUSTOMERS.c.id)
-            .outerjoin(values, values.c.customer_id == CUSTOMERS.c.id)
+        return query.select_from(CUSTOMERS).outerjoin(
+            rhythm, rhythm.c.customer_id == CUSTOMERS.c.id
         )
-    return (
-        query.select_from(rhythm)
-        .join(CUSTOMERS, CUSTOMERS.c.id == rhythm.c.customer_id)
-        .join(values, values.c.customer_id == rhythm.c.customer_id)
-    )
+    return query.select_from(rhythm).join(CUSTOMERS, CUSTOMERS.c.id == rhythm.c.customer_id)
 
 
 def zone_of(row: Any, default_zone: str) -> ZoneInfo:
@@ -63,8 +59,13 @@ def local_days_between(earlier: datetime, later: datetime, zone: ZoneInfo) -> in
     return (later.astimezone(zone).date() - earlier.astimezone(zone).date()).days
 
 
-def member(row: Any, as_of: datetime, reason: str, **extra: Any) -> CohortMember:
+def member(
+    row: Any, as_of: datetime, reason: str, classes: ValueClasses, **extra: Any
+) -> CohortMember:
     last = row.last_order_at
+    abc = xyz = priority = None
+    if row.revenue_minor is not None:
+        abc, xyz, priority = classes.classify(row.revenue_minor, row.id, row.monthly_cv)
     return CohortMember(
         customer_id=row.id,
         external_id=row.external_id,
@@ -75,9 +76,9 @@ def member(row: Any, as_of: datetime, reason: str, **extra: Any) -> CohortMember
         days_since_last_order=(
             None if last is None else (as_of - last).total_seconds() / SECONDS_PER_DAY
         ),
-        abc=row.abc,
-        xyz=row.xyz,
-        priority=row.priority,
+        abc=abc,
+        xyz=xyz,
+        priority=priority,
         **extra,
     )
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
+
+from bot.audience.exclusions import Exclusions, value_exclusion
 
 
-@dataclass(frozen=True)
-class CohortMember:
+class CohortMember(NamedTuple):
+    """One selected customer. A NamedTuple: cohorts can hold most of a million customers, and a
+    tuple builds several times faster than a frozen dataclass."""
+
     customer_id: int
     external_id: str
     name: str | None
@@ -48,12 +53,14 @@ def split_excluded(
     kind: str,
     as_of: datetime,
     candidates: Iterable[tuple[CohortMember, str | None]],
+    exclusions: Exclusions,
     note: str | None = None,
 ) -> Cohort:
     """Members whose exclusion reason is None stay; the others are counted by reason."""
     members: list[CohortMember] = []
     excluded: Counter[str] = Counter()
-    for member, reason in candidates:
+    for member, sql_reason in candidates:
+        reason = value_exclusion(exclusions, sql_reason, member.priority)
         if reason is None:
             members.append(member)
         else:
@@ -61,7 +68,7 @@ def split_excluded(
     return Cohort(kind, as_of, members, dict(excluded), note)
 
 
-COLUMNS = [f.name for f in fields(CohortMember)]
+COLUMNS = list(CohortMember._fields)
 
 
 def write_cohort_csv(cohort: Cohort, path: Path) -> None:
@@ -69,7 +76,7 @@ def write_cohort_csv(cohort: Cohort, path: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         for member in cohort.members:
-            row = asdict(member)
+            row = member._asdict()
             for key, value in row.items():
                 if isinstance(value, datetime):
                     row[key] = value.isoformat()

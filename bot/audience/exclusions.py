@@ -38,7 +38,6 @@ def exclusion_reason(
     exclusions: Exclusions,
     customers: Table,
     as_of: datetime,
-    priority: ColumnElement[Any] | None,
     lapsed_cohort: bool,
 ) -> ColumnElement[Any]:
     """SQL: the first reason that excludes the customer, or NULL when they stay in the cohort."""
@@ -52,8 +51,13 @@ def exclusion_reason(
     if exclusions.contacted_within_days is not None:
         since = as_of - timedelta(days=exclusions.contacted_within_days)
         whens.append((customers.c.last_contacted_at > since, literal(CONTACTED_RECENTLY)))
-    if exclusions.let_go and priority is not None:
-        whens.append((priority == LET_GO, literal(LET_GO_PRIORITY)))
     if not whens:
         return null()
     return case(*whens, else_=null())
+
+
+def value_exclusion(exclusions: Exclusions, reason: str | None, priority: str | None) -> str | None:
+    """The SQL reason, else let_go when that exclusion is on (value classes are known in Python)."""
+    if reason is None and exclusions.let_go and priority == LET_GO:
+        return LET_GO_PRIORITY
+    return reason

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
-    Connection,
     Engine,
     Float,
     Table,
     and_,
     case,
-    func,
     literal,
     select,
     type_coerce,
@@ -23,12 +25,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.audience.alive import fit_alive_model
 from bot.audience.cohort import Cohort, CohortMember
-from bot.audience.exclusions import Exclusions, exclusion_reason
-from bot.audience.rhythm import rhythm_as_of
-from bot.audience.sql import median
+from bot.audience.exclusions import Exclusions, exclusion_reason, value_exclusion
+from bot.audience.rhythm import RhythmArrays, read_rhythm_arrays, rhythm_as_of
 from bot.audience.value import value_classes
 from bot.db.models import Customer
-from bot.db.types import SECONDS_PER_DAY, to_epoch
+from bot.db.raw import fetch_tuples
+from bot.db.types import SECONDS_PER_DAY, from_epoch, to_epoch
+from bot.gcpause import paused_gc
 
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 
@@ -41,13 +44,10 @@ class LapseRule:
     """Purchase days needed before a customer's own median gap is trusted (else the shop's)."""
 
 
-def shop_median_gap(connection: Connection, rhythm: Table) -> float | None:
+def shop_median_gap(arrays: RhythmArrays) -> float | None:
     """The median of the customers' median gaps (customers with at least two purchase days)."""
-    gap = rhythm.c.median_gap_days
-    value = connection.execute(
-        select(median(connection.dialect.name, gap)).where(gap.is_not(None))
-    ).scalar()
-    return None if value is None else float(value)
+    gaps = arrays.median_gap_days[~np.isnan(arrays.median_gap_days)]
+    return float(np.median(gaps)) if gaps.size else None
 
 
 def lapse_columns(
@@ -77,70 +77,96 @@ def lapsed_cohort(
     rule: LapseRule = LapseRule(),
     exclusions: Exclusions = Exclusions(),
 ) -> Cohort:
+    """Lapsed customers as a cohort: members most valuable first, exclusions counted by reason."""
+    with paused_gc():
+        return _lapsed_cohort(engine, as_of, rule, exclusions)
+
+
+def _lapsed_cohort(
+    engine: Engine,
+    as_of: datetime,
+    rule: LapseRule = LapseRule(),
+    exclusions: Exclusions = Exclusions(),
+) -> Cohort:
     with engine.connect() as connection, rhythm_as_of(connection, as_of) as rhythm:
-        shop_median = shop_median_gap(connection, rhythm)
+        arrays = read_rhythm_arrays(connection, rhythm, as_of)
+        shop_median = shop_median_gap(arrays)
         if shop_median is None:
             return Cohort(
                 "lapsed", as_of, [], {}, "no customer has two purchase days: no gap to go by"
             )
-        values = value_classes(rhythm).subquery("value")
-        own, expected, since, is_lapsed = lapse_columns(rhythm, as_of, rule, shop_median)
-        reason = exclusion_reason(exclusions, CUSTOMERS, as_of, values.c.priority, True)
-        candidates = (
-            select(
-                CUSTOMERS.c.id,
-                CUSTOMERS.c.external_id,
-                CUSTOMERS.c.name,
-                rhythm.c.orders,
-                rhythm.c.last_order_at,
-                since.label("since"),
-                expected.label("expected"),
-                own.label("own"),
-                values.c.abc,
-                values.c.xyz,
-                values.c.priority,
-                rhythm.c.revenue_minor,
-                reason.label("excluded_by"),
-            )
+        _own, _expected, _since, is_lapsed = lapse_columns(rhythm, as_of, rule, shop_median)
+        reason = exclusion_reason(exclusions, CUSTOMERS, as_of, True)
+        query = (
+            select(CUSTOMERS.c.id, CUSTOMERS.c.external_id, CUSTOMERS.c.name, reason)
             .select_from(rhythm)
             .join(CUSTOMERS, CUSTOMERS.c.id == rhythm.c.customer_id)
-            .join(values, values.c.customer_id == rhythm.c.customer_id)
             .where(is_lapsed)
-        ).subquery("candidates")
-        counts = connection.execute(
-            select(candidates.c.excluded_by, func.count())
-            .where(candidates.c.excluded_by.is_not(None))
-            .group_by(candidates.c.excluded_by)
-        ).all()
-        rows = connection.execute(
-            select(candidates)
-            .where(candidates.c.excluded_by.is_(None))
-            .order_by(candidates.c.revenue_minor.desc(), candidates.c.id)
-        ).all()
-        model = fit_alive_model(connection, rhythm, as_of)
-    p_alive = model.p_alive_by_customer(row.id for row in rows)
-    members = []
-    for row in rows:
-        days = row.since / SECONDS_PER_DAY
-        source = "own median gap" if row.own else "shop median gap"
-        members.append(
-            CohortMember(
-                customer_id=row.id,
-                external_id=row.external_id,
-                name=row.name,
-                reason=(
-                    f"{days:.0f} days since last order > {rule.factor:.2f} x "
-                    f"{row.expected:.1f} days ({source})"
-                ),
-                orders=row.orders,
-                last_order_at=row.last_order_at,
-                days_since_last_order=days,
-                expected_gap_days=float(row.expected),
-                p_alive=p_alive.get(row.id),
-                abc=row.abc,
-                xyz=row.xyz,
-                priority=row.priority,
-            )
         )
-    excluded = {str(reason): int(count) for reason, count in counts}
+        rows = fetch_tuples(connection, query)
+    model = fit_alive_model(arrays)
+    if not rows:
+        return Cohort("lapsed", as_of, [], {}, model.reason)
+    # SQL decided who lapsed; the figures shown come from the snapshot's columns. Column-wise from
+    # here on: a cohort can hold most of a million customers, and per-row Python dominated.
+    ids, external_ids, names, sql_reasons = (list(column) for column in zip(*rows, strict=True))
+    at = arrays.positions(np.array(ids, dtype=np.int64))
+    revenue = arrays.revenue_minor[at]
+    abc, xyz, priority = value_classes(arrays).classify_arrays(
+        revenue, arrays.customer_id[at], arrays.monthly_cv[at]
+    )
+    reasons = [
+        value_exclusion(exclusions, why, value)
+        for why, value in zip(sql_reasons, priority, strict=True)
+    ]
+    counts = Counter(why for why in reasons if why is not None)
+    kept = [why is None for why in reasons]
+    # Most valuable first: revenue descending, then customer id.
+    order = np.array(
+        [i for i in np.lexsort((arrays.customer_id[at], -revenue)).tolist() if kept[i]],
+        dtype=np.int64,
+    )
+    if order.size == 0:
+        return Cohort("lapsed", as_of, [], dict(counts), model.reason)
+    pick = itemgetter(*order.tolist())  # gathers a list in cohort order, in C
+    chosen = at[order]
+    gap = arrays.median_gap_days[chosen]
+    own = ((arrays.frequency[chosen] + 1 >= rule.min_orders) & ~np.isnan(gap)).tolist()
+    expected = np.where(own, gap, shop_median).tolist()
+    days_since = ((to_epoch(as_of) - arrays.last_order_epoch[chosen]) / SECONDS_PER_DAY).tolist()
+    p_alive = model.p_alive()
+    alive = [None] * order.size if p_alive is None else p_alive[chosen].tolist()
+    factor = f"{rule.factor:.2f}"
+    reasons_shown = [
+        f"{days:.0f} days since last order > {factor} x {gap:.1f} days "
+        + ("(own median gap)" if mine else "(shop median gap)")
+        for days, gap, mine in zip(days_since, expected, own, strict=True)
+    ]
+    members = list(
+        map(
+            CohortMember._make,
+            zip(
+                _as_list(pick(ids)),
+                _as_list(pick(external_ids)),
+                _as_list(pick(names)),
+                reasons_shown,
+                arrays.orders[chosen].tolist(),
+                map(from_epoch, arrays.last_order_epoch[chosen].tolist()),
+                days_since,
+                expected,
+                alive,
+                _as_list(pick(abc)),
+                _as_list(pick(xyz)),
+                _as_list(pick(priority)),
+                repeat(None),
+                repeat(None),
+            ),
+        )
+    )
+    excluded = dict(counts)
     return Cohort("lapsed", as_of, members, excluded, model.reason)
+
+
+def _as_list(picked: Any) -> list[Any]:
+    """itemgetter returns a bare value, not a tuple, when it picks exactly one item."""
+    return list(picked) if isinstance(picked, tuple) else [picked]

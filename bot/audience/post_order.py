@@ -15,7 +15,8 @@ from bot.audience.candidates import (
 )
 from bot.audience.cohort import Cohort, split_excluded
 from bot.audience.exclusions import Exclusions
-from bot.audience.rhythm import rhythm_as_of
+from bot.audience.rhythm import read_rhythm_arrays, rhythm_as_of
+from bot.audience.value import value_classes
 from bot.db.models import VOID_ORDER_STATUSES, Order
 from bot.db.types import from_epoch, to_epoch
 
@@ -45,7 +46,13 @@ def post_order_cohort(
     earliest = to_epoch(as_of - timedelta(days=max_days) - WIDEN)
     latest = to_epoch(as_of - timedelta(days=min_days) + WIDEN)
     with engine.connect() as connection, rhythm_as_of(connection, as_of) as rhythm:
-        base = candidates_query(rhythm, as_of, exclusions, customers_without_orders=False)
+        classes = value_classes(read_rhythm_arrays(connection, rhythm, as_of))
+        base = candidates_query(
+            rhythm,
+            as_of,
+            exclusions,
+            customers_without_orders=False,
+        )
         query = (
             base.add_columns(
                 ORDERS.c.external_id.label("order_external_id"), event.label("event_at")
@@ -76,9 +83,10 @@ def post_order_cohort(
                 row,
                 as_of,
                 f"order {row.order_external_id} delivered {days} days ago",
+                classes,
                 order_external_id=row.order_external_id,
                 delivered_at=event_at,
             ),
             row.excluded_by,
         )
-    return split_excluded("post-order", as_of, chosen.values())  # type: ignore[arg-type]
+    return split_excluded("post-order", as_of, chosen.values(), exclusions)  # type: ignore[arg-type]

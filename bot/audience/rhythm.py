@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from bot.audience.sql import ensure_sqrt, median_sql, month_index_sql
 from bot.db.models import VOID_ORDER_STATUSES, CustomerRhythm, Order
+from bot.db.raw import fetch_tuples
 from bot.db.types import SECONDS_PER_DAY, to_epoch
 
 REFRESH_BATCH = 5_000
@@ -95,9 +96,20 @@ def rhythm_as_of(connection: Connection, as_of: datetime) -> Iterator[Table]:
 
 @dataclass(frozen=True)
 class RhythmArrays:
-    """Inputs of the BG/NBD model, one element per customer, in days."""
+    """The rhythm snapshot as columns, one element per customer, sorted by customer id.
+
+    Audiences read the snapshot once this way and take from it the shop's median gap, the ABC cut
+    points and the BG/NBD inputs (frequency, recency, age on the purchase-day grid, in days).
+    """
 
     customer_id: npt.NDArray[np.int64]
+    orders: npt.NDArray[np.int64]
+    first_order_epoch: npt.NDArray[np.int64]
+    last_order_epoch: npt.NDArray[np.int64]
+    median_gap_days: npt.NDArray[np.float64]
+    """NaN for customers with a single purchase day."""
+    revenue_minor: npt.NDArray[np.int64]
+    monthly_cv: npt.NDArray[np.float64]
     frequency: npt.NDArray[np.float64]
     """Repeat purchase days: purchase_days - 1."""
     recency_days: npt.NDArray[np.float64]
@@ -105,48 +117,55 @@ class RhythmArrays:
     age_days: npt.NDArray[np.float64]
     """Days from the start of the first purchase day to as_of."""
 
+    def positions(self, customer_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Index of each given customer (all must be present)."""
+        return np.searchsorted(self.customer_id, customer_ids).astype(np.int64)
+
 
 def frequency_recency_age(engine: Engine, as_of: datetime) -> RhythmArrays:
     """Frequency, recency and age of every customer with orders placed before as_of."""
     with engine.connect() as connection, rhythm_as_of(connection, as_of) as rhythm:
-        return read_frequency_recency_age(connection, rhythm, as_of)
+        return read_rhythm_arrays(connection, rhythm, as_of)
 
 
-def read_frequency_recency_age(
-    connection: Connection, rhythm: Table, as_of: datetime
-) -> RhythmArrays:
-    # Raw integers (no datetime objects): a million customers must read in about a second.
-    rows = connection.execute(
-        select(
-            rhythm.c.customer_id,
-            rhythm.c.purchase_days,
-            type_coerce(rhythm.c.first_order_at, BigInteger),
-            type_coerce(rhythm.c.last_order_at, BigInteger),
-        )
-        .where(rhythm.c.first_order_at < as_of)
-        .order_by(rhythm.c.customer_id)
-    ).all()
-    table = np.array(rows, dtype=np.int64).reshape(len(rows), 4)
-    return arrays_from_columns(table[:, 0], table[:, 1], table[:, 2], table[:, 3], as_of)
-
-
-def arrays_from_columns(
-    customer_id: npt.NDArray[np.int64],
-    purchase_days: npt.NDArray[np.int64],
-    first_epoch: npt.NDArray[np.int64],
-    last_epoch: npt.NDArray[np.int64],
-    as_of: datetime,
-) -> RhythmArrays:
-    """BG/NBD inputs on the purchase-day grid.
+def read_rhythm_arrays(connection: Connection, rhythm: Table, as_of: datetime) -> RhythmArrays:
+    """One read of the snapshot as raw numbers: a million customers in about a second.
 
     Purchases are counted per UTC calendar day, so recency is whole days between the first and the
     last purchase day, and age runs from the start of the first purchase day to as_of. This keeps
     recency 0 for one-day buyers (several orders on one day) and recency <= age always.
     """
+    rows = fetch_tuples(
+        connection,
+        select(
+            rhythm.c.customer_id,
+            rhythm.c.orders,
+            rhythm.c.purchase_days,
+            type_coerce(rhythm.c.first_order_at, BigInteger),
+            type_coerce(rhythm.c.last_order_at, BigInteger),
+            rhythm.c.revenue_minor,
+            rhythm.c.median_gap_days,
+            rhythm.c.monthly_cv,
+        )
+        .where(rhythm.c.first_order_at < as_of)
+        .order_by(rhythm.c.customer_id),
+    )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
+    whole = [np.array(columns[i], dtype=np.int64) for i in range(6)]
+    customer_id, orders, purchase_days, first_epoch, last_epoch, revenue = whole
+    # None (no gap, no regularity) becomes NaN.
+    median_gap = np.array(columns[6], dtype=np.float64)
+    monthly_cv = np.array(columns[7], dtype=np.float64)
     first_day = first_epoch // SECONDS_PER_DAY
     last_day = last_epoch // SECONDS_PER_DAY
     return RhythmArrays(
         customer_id=customer_id,
+        orders=orders,
+        first_order_epoch=first_epoch,
+        last_order_epoch=last_epoch,
+        median_gap_days=median_gap,
+        revenue_minor=revenue,
+        monthly_cv=monthly_cv,
         frequency=(purchase_days - 1).astype(np.float64),
         recency_days=(last_day - first_day).astype(np.float64),
         age_days=(to_epoch(as_of) - first_day * SECONDS_PER_DAY) / SECONDS_PER_DAY,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import Float, Select, String, Table, case, cast, func, literal, select
-from sqlalchemy.sql.elements import ColumnElement
+import numpy as np
+import numpy.typing as npt
+
+from bot.audience.rhythm import RhythmArrays
 
 A_SHARE_PERCENT = 80
 """Customers are A while the revenue of the customers ranked before them is below 80 % of all."""
@@ -37,43 +39,79 @@ def priority_of(abc: str, xyz: str) -> str:
     return PRIORITY[abc + xyz]
 
 
-def value_classes(rhythm: Table) -> Select[Any]:
-    """customer_id, abc, xyz, priority for every customer of `rhythm`, computed in SQL.
+@dataclass(frozen=True)
+class ValueClasses:
+    """Classifies customers given where the A and B classes end in the revenue ranking.
 
-    ABC: customers sorted by revenue_minor descending, ties by customer id ascending; a running
-    SUM window gives the revenue ranked before each customer. A while that is below 80 % of the
-    total (so the customer who crosses 80 % is still A), B below 95 %, C the rest; all C when the
-    total revenue is not positive.
+    ABC: customers sorted by revenue_minor descending, ties by customer id ascending; a customer is
+    A while the revenue ranked before them is below 80 % of the total (so the one who crosses 80 %
+    is still A), B below 95 %, C the rest; everyone is C when the total is not positive.
+    Classifying in Python from two cut points costs a comparison per customer; doing it in SQL
+    needed a window over every customer (or nested CASEs) inside every audience query.
     """
-    revenue = rhythm.c.revenue_minor
-    running = func.sum(revenue).over(
-        order_by=(revenue.desc(), rhythm.c.customer_id), rows=(None, 0)
-    )
-    total = func.sum(revenue).over()
-    before = running - revenue
-    abc = case(
-        (total <= 0, literal("C")),
-        (before * 100 < total * A_SHARE_PERCENT, literal("A")),
-        (before * 100 < total * B_SHARE_PERCENT, literal("B")),
-        else_=literal("C"),
-    )
-    cv = cast(rhythm.c.monthly_cv, Float)
-    xyz = case((cv <= X_MAX_CV, literal("X")), (cv <= Y_MAX_CV, literal("Y")), else_=literal("Z"))
-    inner = select(
-        rhythm.c.customer_id,
-        cast(abc, String).label("abc"),
-        cast(xyz, String).label("xyz"),
-    ).subquery("value_inner")
-    return select(
-        inner.c.customer_id,
-        inner.c.abc,
-        inner.c.xyz,
-        priority_expression(inner.c.abc, inner.c.xyz).label("priority"),
-    )
+
+    last_a: tuple[int, int] | None
+    """(-revenue_minor, customer_id) of the last A customer; None when nobody is A."""
+    last_b: tuple[int, int] | None
+
+    def abc(self, revenue_minor: int, customer_id: int) -> str:
+        rank = (-revenue_minor, customer_id)
+        if self.last_a is not None and rank <= self.last_a:
+            return "A"
+        if self.last_b is not None and rank <= self.last_b:
+            return "B"
+        return "C"
+
+    @staticmethod
+    def xyz(monthly_cv: float | None) -> str:
+        if monthly_cv is not None and monthly_cv <= X_MAX_CV:
+            return "X"
+        if monthly_cv is not None and monthly_cv <= Y_MAX_CV:
+            return "Y"
+        return "Z"
+
+    def classify(
+        self, revenue_minor: int, customer_id: int, monthly_cv: float | None
+    ) -> tuple[str, str, str]:
+        """(abc, xyz, priority) of one customer."""
+        abc = self.abc(revenue_minor, customer_id)
+        xyz = self.xyz(monthly_cv)
+        return abc, xyz, PRIORITY[abc + xyz]
+
+    def classify_arrays(
+        self,
+        revenue_minor: npt.NDArray[np.int64],
+        customer_id: npt.NDArray[np.int64],
+        monthly_cv: npt.NDArray[np.float64],
+    ) -> tuple[list[str], list[str], list[str]]:
+        """`classify` for many customers at once (NaN cv = no regularity measured = Z)."""
+        rank = -revenue_minor
+        abc = np.full(revenue_minor.shape, "C", dtype="<U1")
+        for label, last in (("B", self.last_b), ("A", self.last_a)):
+            if last is not None:
+                inside = (rank < last[0]) | ((rank == last[0]) & (customer_id <= last[1]))
+                abc[inside] = label
+        xyz = np.full(monthly_cv.shape, "Z", dtype="<U1")
+        xyz[monthly_cv <= Y_MAX_CV] = "Y"
+        xyz[monthly_cv <= X_MAX_CV] = "X"
+        abc_list, xyz_list = abc.tolist(), xyz.tolist()
+        priority = [PRIORITY[a + x] for a, x in zip(abc_list, xyz_list, strict=True)]
+        return abc_list, xyz_list, priority
 
 
-def priority_expression(abc: ColumnElement[Any], xyz: ColumnElement[Any]) -> ColumnElement[str]:
-    return case(
-        *((((abc == key[0]) & (xyz == key[1])), literal(value)) for key, value in PRIORITY.items()),
-        else_=literal(LET_GO),
-    )
+def value_classes(arrays: RhythmArrays) -> ValueClasses:
+    """Find where the running revenue share crosses 80 % and 95 %."""
+    order = np.lexsort((arrays.customer_id, -arrays.revenue_minor))
+    revenue = arrays.revenue_minor[order]
+    ranked_ids = arrays.customer_id[order]
+    total = int(revenue.sum())
+    if total <= 0:
+        return ValueClasses(None, None)
+    before = np.cumsum(revenue) - revenue
+
+    def last_below(percent: int) -> tuple[int, int]:
+        # `before` never decreases, so the condition holds for a leading run of customers.
+        index = int(np.count_nonzero(before * 100 < total * percent)) - 1
+        return -int(revenue[index]), int(ranked_ids[index])
+
+    return ValueClasses(last_below(A_SHARE_PERCENT), last_below(B_SHARE_PERCENT))

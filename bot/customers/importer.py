@@ -7,7 +7,6 @@ and a re-run finishes the job (the upsert makes re-importing harmless).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from bot.customers.source import Row, open_source
 from bot.customers.values import InstantParser
 from bot.db.models import Customer
 from bot.errors import InputError
+from bot.gcpause import paused_gc
 
 # Above this share of all customers, refreshing everyone is cheaper than a long id list.
 REFRESH_ALL_SHARE = 0.2
@@ -123,7 +123,7 @@ def _run(
         writer = make_writer(report, columns, InstantParser(zone))
         with (
             _progress(options.progress, path, source.size) as advance,
-            _no_gc(),
+            paused_gc(),
             bulk_connection(app.engine) as connection,
         ):
             # Sequential on purpose: a reader thread validating the next batch while this one is
@@ -134,19 +134,6 @@ def _run(
     # Rows fail in two passes (parsing, then customer lookup); the reader wants file order.
     report.bad_rows.sort(key=lambda bad: bad.error.line)
     return report
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic GC: an import allocates millions of acyclic objects, and each collection
-    rescans the growing dictionary of ids seen so far (measured: a quarter of the run time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @contextmanager

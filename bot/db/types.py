@@ -7,7 +7,7 @@ stored without its time zone by mistake.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Dialect
@@ -30,7 +30,7 @@ class UtcTimestamp(TypeDecorator[datetime]):
     def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return datetime.fromtimestamp(int(value), UTC)
+        return from_epoch(int(value))
 
 
 def to_epoch(value: datetime) -> int:
@@ -39,8 +39,12 @@ def to_epoch(value: datetime) -> int:
     return int(value.timestamp())
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def from_epoch(value: int) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
+    # Adding a timedelta is several times faster than datetime.fromtimestamp(value, UTC).
+    return _EPOCH + timedelta(seconds=value)
 
 
 SECONDS_PER_DAY = 86_400

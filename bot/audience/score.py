@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Engine, select
@@ -17,10 +19,12 @@ from bot.audience.rhythm import read_rhythm_arrays, rhythm_as_of
 from bot.audience.value import value_classes
 from bot.db.raw import fetch_tuples
 from bot.db.types import SECONDS_PER_DAY, from_epoch, to_epoch
+from bot.gcpause import paused_gc
 
 
-@dataclass(frozen=True)
-class ScoreRow:
+class ScoreRow(NamedTuple):
+    """One customer's scores. A NamedTuple: a million of them build in a second."""
+
     external_id: str
     orders: int
     purchase_days: int
@@ -53,20 +57,36 @@ class Scoring:
     rows: list[ScoreRow]
 
     def write_csv(self, path: Path) -> None:
-        names = [f.name for f in fields(ScoreRow)]
+        names = list(ScoreRow._fields)
         names[names.index("expected_orders")] = f"expected_orders_{self.horizon_days}d"
+        # Column by column with one formatter each: a million rows x 17 cells in a few seconds.
+        columns = (
+            (
+                map(_formatter(column), values)
+                for column, values in zip(
+                    ScoreRow._fields, zip(*self.rows, strict=True), strict=True
+                )
+            )
+            if self.rows
+            else ()
+        )
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(names)
-            for row in self.rows:
-                # vars() keeps field order; astuple() deep-copies and costs seconds per million.
-                writer.writerow([_cell(value) for value in vars(row).values()])
+            writer.writerows(zip(*columns, strict=True))
 
 
 def score_customers(
     engine: Engine, as_of: datetime, horizon_days: int = 90, rule: LapseRule = LapseRule()
 ) -> Scoring:
     """One row per customer with orders placed before as_of, ordered by customer id."""
+    with paused_gc():
+        return _score_customers(engine, as_of, horizon_days, rule)
+
+
+def _score_customers(
+    engine: Engine, as_of: datetime, horizon_days: int, rule: LapseRule
+) -> Scoring:
     with engine.connect() as connection, rhythm_as_of(connection, as_of) as rhythm:
         arrays = read_rhythm_arrays(connection, rhythm, as_of)
         shop_median = shop_median_gap(arrays)
@@ -93,74 +113,67 @@ def score_customers(
     alive = [None] * len(ids) if p_alive is None else p_alive.tolist()
     future = [None] * len(ids) if expected_orders is None else expected_orders.tolist()
     as_of_epoch = to_epoch(as_of)
+    # Whole columns, then one C-level zip into rows in ScoreRow's field order.
     columns = zip(
         external_ids,
         arrays.orders.tolist(),
         (arrays.frequency + 1).astype(np.int64).tolist(),
-        arrays.first_order_epoch.tolist(),
-        arrays.last_order_epoch.tolist(),
+        map(from_epoch, arrays.first_order_epoch.tolist()),
+        map(from_epoch, arrays.last_order_epoch.tolist()),
         arrays.recency_days.tolist(),
         arrays.age_days.tolist(),
         ((as_of_epoch - arrays.last_order_epoch) / SECONDS_PER_DAY).tolist(),
-        gaps,
-        lapsed_flags,
+        [None if gap is None else float(gap) for gap in gaps],
+        [bool(flag) for flag in lapsed_flags],
         alive,
         future,
         arrays.revenue_minor.tolist(),
+        (arrays.revenue_minor / arrays.orders).tolist(),
         abc,
         xyz,
         priority,
         strict=True,
     )
-    scored = [
-        ScoreRow(
-            external_id=external_id,
-            orders=orders,
-            purchase_days=days,
-            first_order_at=from_epoch(first),
-            last_order_at=from_epoch(last),
-            recency_days=recency,
-            age_days=age,
-            days_since_last_order=since,
-            expected_gap_days=None if gap is None else float(gap),
-            lapsed=bool(is_lapsed),
-            p_alive=p,
-            expected_orders=e,
-            revenue_minor=revenue,
-            average_order_minor=revenue / orders,
-            abc=a,
-            xyz=x,
-            priority=pr,
-        )
-        for (
-            external_id,
-            orders,
-            days,
-            first,
-            last,
-            recency,
-            age,
-            since,
-            gap,
-            is_lapsed,
-            p,
-            e,
-            revenue,
-            a,
-            x,
-            pr,
-        ) in columns
-    ]
+    scored = list(map(ScoreRow._make, columns))
     return Scoring(as_of, horizon_days, model.params, model.reason, scored)
 
 
-def _cell(value: object) -> str:
+def _formatter(column: str) -> Callable[[Any], str]:
+    if column in ("first_order_at", "last_order_at"):
+        return _instant
+    if column == "lapsed":
+        return _yes_no
+    if column in _FLOAT_COLUMNS:
+        return _decimal
+    return _text
+
+
+_FLOAT_COLUMNS = frozenset(
+    (
+        "recency_days",
+        "age_days",
+        "days_since_last_order",
+        "expected_gap_days",
+        "p_alive",
+        "expected_orders",
+        "average_order_minor",
+    )
+)
+
+
+def _instant(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _decimal(value: float | None) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        return f"{float(value):.4f}".rstrip("0").rstrip(".")
-    return str(value)
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
     default_currency: str = "RUB"
     default_locale: str = "ru"
     company_name: str = "Boomerang Demo Shop"
+    vosk_model: Path | None = None
+    """Folder of an unpacked Vosk model (e.g. vosk-model-small-ru-0.22); never downloaded."""
 
 
 @lru_cache(maxsize=1)

@@ -33,8 +33,15 @@ def test_instants_round_trip_as_utc(app: App) -> None:
         session.add(customer)
         session.flush()
         session.add(
-            Order(external_id="o1", customer_id=customer.id, placed_at=placed, currency="RUB",
-                  status="delivered", amount_minor=199000, items=[])
+            Order(
+                external_id="o1",
+                customer_id=customer.id,
+                placed_at=placed,
+                currency="RUB",
+                status="delivered",
+                amount_minor=199000,
+                items=[],
+            )
         )
     with app.sessions() as session:
         order = session.scalars(select(Order)).one()

@@ -118,36 +118,29 @@ def show_cohort(cohort: Cohort, limit: int) -> None:
         console.print(f"  excluded {reason}: {count}")
     if cohort.note:
         console.print(cohort.note)
-    table = Table(show_lines=False)
+    lapsed = cohort.kind == "lapsed"
     post_order = cohort.kind == "post-order"
-    headers = [
-        "customer",
-        "name",
-        "days since last",
-        "expected gap",
-        "P(alive)",
-        "class",
-        "priority",
-    ]
+    table = Table(show_lines=False)
+    headers = ["customer", "name", "days since last order"]
+    if lapsed:
+        headers += ["expected gap", "P(alive)"]
+    headers += ["class", "priority"]
     if post_order:
         headers += ["order", "delivered"]
-    headers.append("reason")
+    else:
+        headers.append("reason")
     for header in headers:
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for member in cohort.members[:limit]:
-        cells = [
-            member.external_id,
-            member.name or "",
-            _number(member.days_since_last_order, 0),
-            _number(member.expected_gap_days, 1),
-            _number(member.p_alive, 2),
-            f"{member.abc or ''}{member.xyz or ''}",
-            member.priority or "",
-        ]
+        cells = [member.external_id, member.name or "", _number(member.days_since_last_order, 0)]
+        if lapsed:
+            cells += [_number(member.expected_gap_days, 1), _number(member.p_alive, 2)]
+        cells += [f"{member.abc or ''}{member.xyz or ''}", member.priority or ""]
         if post_order:
             delivered = member.delivered_at.date().isoformat() if member.delivered_at else ""
             cells += [member.order_external_id or "", delivered]
-        cells.append(member.reason)
+        else:
+            cells.append(member.reason)
         table.add_row(*cells)
     console.print(table)
     if len(cohort.members) > limit:

@@ -1,0 +1,1 @@
+"""Dialog scripts: the format managers write, its validator, the renderer and the pure engine."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import audience, customers, db, demo, imports, start
+from bot.cli import audience, customers, db, demo, dialogs, imports, start
 from bot.errors import BoomerangError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(audience.app, name="audience")
 app.add_typer(customers.app, name="customers")
 app.add_typer(demo.app, name="demo")
+app.add_typer(dialogs.app, name="dialogs")
 app.command(name="start")(start.start)
 
 

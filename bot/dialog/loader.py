@@ -23,7 +23,11 @@ ASK_TYPES = frozenset({"yes_no", "choice", "scale", "text", "datetime", "phone"}
 BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
-class ScriptYamlLoader(yaml.SafeLoader):  # type: ignore[misc]  # yaml has no stubs here
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML was built with it (several times faster), the same marks."""
+
+
+class ScriptYamlLoader(_SafeLoader):  # type: ignore[misc,valid-type]  # yaml has no stubs here
     """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
 
     Under YAML 1.1 the keys `on:`, `yes:` and `no:` that scripts and locale packs use would be

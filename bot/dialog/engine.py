@@ -8,7 +8,6 @@ started on: `advance` refuses a state from another version.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Protocol
 
 from bot.dialog import model
@@ -169,7 +168,7 @@ def _enter(
     """Enter `step_id` and the steps it leads to without asking, until an ask or an end."""
     for _ in range(len(script.steps) + 1):
         step = _step(script, step_id)
-        state = replace(state, step=step_id)
+        state = state.at(step_id)
         if step.say:
             outputs.append(Say(step_id))
         outputs.extend(Action(step_id, action) for action in step.do)
@@ -186,7 +185,7 @@ def _enter(
 
 def _end(state: State, outcome: str, outputs: list[Output]) -> State:
     outputs.append(End(outcome))
-    return replace(state, finished=True, outcome=outcome)
+    return state.finish(outcome)
 
 
 def _opt_out(state: State, outputs: list[Output]) -> State:

@@ -97,6 +97,7 @@ def lemmas(word: str, locale: str) -> frozenset[str]:
     return frozenset({word})
 
 
+@lru_cache(maxsize=262144)
 def _same_word(phrase_lemmas: frozenset[str], answer_lemmas: frozenset[str], locale: str) -> bool:
     if phrase_lemmas & answer_lemmas:
         return True
@@ -124,6 +125,9 @@ class Vocabulary:
     yes: tuple[tuple[str, ...], ...]
     no: tuple[tuple[str, ...], ...]
     stop: tuple[tuple[str, ...], ...]
+    stop_lemmas: tuple[tuple[frozenset[str], ...], ...]
+    stop_first: frozenset[str]
+    """Every lemma of the first word of a stop phrase: answers without one are not stops."""
     numbers: Mapping[int, tuple[str, ...]]
     number_index: Mapping[str, int]
 
@@ -143,11 +147,15 @@ def vocabulary(pack: PackWords, locale: str) -> Vocabulary:
         return tuple(sorted({item for item in found if item}, key=len, reverse=True))
 
     numbers = {int(k): tuple(normalise(w) for w in v) for k, v in pack.numbers.items()}
+    stop = phrases(pack.stop)
+    stop_lemmas = tuple(tuple(lemmas(w, locale) for w in phrase) for phrase in stop)
     compiled = Vocabulary(
         locale=locale,
         yes=phrases(pack.yes),
         no=phrases(pack.no),
-        stop=phrases(pack.stop),
+        stop=stop,
+        stop_lemmas=stop_lemmas,
+        stop_first=frozenset().union(*(phrase[0] for phrase in stop_lemmas)),
         numbers=numbers,
         number_index=number_words(numbers, normalise),
     )
@@ -160,31 +168,32 @@ def vocabulary(pack: PackWords, locale: str) -> Vocabulary:
 # --- single meanings -----------------------------------------------------------------------------
 
 
-def _contains(
-    words: Sequence[str], phrase: Sequence[str], locale: str, *, by_lemma: bool = True
-) -> bool:
-    """True when `phrase` occurs as consecutive words of `words` (words compared by lemma)."""
+def _contains(answer: Sequence[frozenset[str]], phrase: Sequence[frozenset[str]]) -> bool:
+    """True when `phrase` occurs as consecutive words of `answer` (lemma sets that overlap)."""
     size = len(phrase)
-    for start in range(len(words) - size + 1):
-        window = words[start : start + size]
-        if tuple(window) == tuple(phrase):
-            return True
-        if by_lemma and all(
-            lemmas(a, locale) & lemmas(b, locale) for a, b in zip(window, phrase, strict=True)
-        ):
+    for start in range(len(answer) - size + 1):
+        if all(answer[start + i] & phrase[i] for i in range(size)):
             return True
     return False
 
 
 def is_stop(text: str, vocab: Vocabulary) -> bool:
     """A stop phrase anywhere in the answer: "пожалуйста, не звоните мне больше" -> True."""
-    words = tokens(text)
-    return any(_contains(words, phrase, vocab.locale) for phrase in vocab.stop)
+    return _is_stop([lemmas(w, vocab.locale) for w in tokens(text)], vocab)
+
+
+def _is_stop(answer: Sequence[frozenset[str]], vocab: Vocabulary) -> bool:
+    if not any(word & vocab.stop_first for word in answer):
+        return False
+    return any(_contains(answer, phrase) for phrase in vocab.stop_lemmas)
 
 
 def yes_no(text: str, vocab: Vocabulary) -> Match:
     """Yes or no: the whole answer is a yes/no phrase, or it starts with one ("нет, спасибо")."""
-    words = tokens(text)
+    return _yes_no(tokens(text), vocab)
+
+
+def _yes_no(words: tuple[str, ...], vocab: Vocabulary) -> Match:
     if not words:
         return NO_MATCH
     for phrase in vocab.yes:
@@ -207,7 +216,17 @@ def yes_no(text: str, vocab: Vocabulary) -> Match:
 def number(text: str, vocab: Vocabulary, low: int | None = None, high: int | None = None) -> Match:
     """The first number in the answer, in digits or words; none when outside low..high."""
     words = tokens(text)
-    value = parse_number(words, [lemmas(w, vocab.locale) for w in words], vocab.number_index)
+    return _number(words, [lemmas(w, vocab.locale) for w in words], vocab, low, high)
+
+
+def _number(
+    words: Sequence[str],
+    answer: Sequence[frozenset[str]],
+    vocab: Vocabulary,
+    low: int | None,
+    high: int | None,
+) -> Match:
+    value = parse_number(words, answer, vocab.number_index)
     if value is None:
         return NO_MATCH
     if (low is not None and value < low) or (high is not None and value > high):
@@ -218,8 +237,9 @@ def number(text: str, vocab: Vocabulary, low: int | None = None, high: int | Non
 @dataclass(frozen=True, slots=True)
 class _Phrase:
     option: str
-    words: tuple[frozenset[str], ...]
-    """Lemma sets of the phrase's content words."""
+    words: frozenset[int]
+    """The phrase's content words, as indexes into `_Options.words`."""
+    size: int
     negated: bool
     """The phrase itself says "не ..." (so a negated answer may match it)."""
 
@@ -231,6 +251,22 @@ class _Options:
     by_label: Mapping[str, str]
     by_dtmf: Mapping[str, str]
     phrases: tuple[_Phrase, ...]
+    words: tuple[frozenset[str], ...]
+    """Lemma sets of every content word of every phrase."""
+    hits: dict[str, frozenset[int]]
+    """Cache: answer word -> indexes of the phrase words it matches."""
+
+    def hits_of(self, word: str) -> frozenset[int]:
+        found = self.hits.get(word)
+        if found is None:
+            answer = lemmas(word, self.locale)
+            found = frozenset(
+                i for i, known in enumerate(self.words) if _same_word(known, answer, self.locale)
+            )
+            if len(self.hits) > 65536:
+                self.hits.clear()
+            self.hits[word] = found
+        return found
 
 
 _option_indexes: dict[tuple[int, str], tuple[model.ChoiceAsk, _Options]] = {}
@@ -242,19 +278,24 @@ def _options(ask: model.ChoiceAsk, locale: str) -> _Options:
     if cached is not None and cached[0] is ask:
         return cached[1]
     phrases: list[_Phrase] = []
+    known: dict[frozenset[str], int] = {}
     for option_id, option in ask.options.items():
-        texts = {option.label, *option.synonyms, option_id.replace("_", " ")}
+        texts = dict.fromkeys((option.label, *option.synonyms, option_id.replace("_", " ")))
         for text in texts:
             words = tokens(text)
-            content = tuple(lemmas(w, locale) for w in words if w not in _STOPWORDS)
+            content = [lemmas(w, locale) for w in words if w not in _STOPWORDS]
             if content:
-                phrases.append(_Phrase(option_id, content, any(w in _NEGATIONS for w in words)))
+                ids = frozenset(known.setdefault(word, len(known)) for word in content)
+                negated = any(w in _NEGATIONS for w in words)
+                phrases.append(_Phrase(option_id, ids, len(content), negated))
     index = _Options(
         locale=locale,
         by_id={option_id: option_id for option_id in ask.options},
         by_label={normalise(o.label): option_id for option_id, o in ask.options.items()},
         by_dtmf={o.dtmf: option_id for option_id, o in ask.options.items() if o.dtmf},
         phrases=tuple(phrases),
+        words=tuple(known),
+        hits={},
     )
     if len(_option_indexes) > 4096:
         _option_indexes.clear()
@@ -269,27 +310,30 @@ def option(text: str, ask: model.ChoiceAsk, locale: str) -> Match:
     right after "не"/"not" does not count unless the synonym is itself negative. The option with the
     longest matching synonym wins; a tie between different options is not a match.
     """
+    return _option(tokens(text), ask, locale)
+
+
+def _option(words: tuple[str, ...], ask: model.ChoiceAsk, locale: str) -> Match:
     index = _options(ask, locale)
-    normalised = normalise(text)
+    normalised = " ".join(words)
     if normalised in index.by_label:
         return Match("option", index.by_label[normalised])
     if normalised in index.by_id:
         return Match("option", normalised)
-    words = normalised.split(" ") if normalised else []
-    answer = [lemmas(w, locale) for w in words]
-    negated = [i > 0 and words[i - 1] in _NEGATIONS for i in range(len(words))]
+    plain: set[int] = set()
+    anyhow: set[int] = set()
+    for i, word in enumerate(words):
+        found = index.hits_of(word)
+        anyhow |= found
+        if not (i > 0 and words[i - 1] in _NEGATIONS):
+            plain |= found
+    if not anyhow:
+        return NO_MATCH
     best: dict[str, int] = {}
     for phrase in index.phrases:
-        if all(
-            any(
-                _same_word(word, answer[i], locale) and (phrase.negated or not negated[i])
-                for i in range(len(words))
-            )
-            for word in phrase.words
-        ):
-            size = len(phrase.words)
-            if size > best.get(phrase.option, 0):
-                best[phrase.option] = size
+        heard = anyhow if phrase.negated else plain
+        if phrase.size > best.get(phrase.option, 0) and phrase.words <= heard:
+            best[phrase.option] = phrase.size
     if not best:
         return NO_MATCH
     top = max(best.values())
@@ -340,20 +384,36 @@ def phone(text: str, locale: str) -> Match:
 def understand(answer: Answer, ask: model.Ask | None, pack: PackWords, locale: str) -> Match:
     """What `answer` means for `ask`: stop first (on text), then by the ask's type.
 
-    A button press (`choice`) and a DTMF key (`digits`) are exact; text goes through the words.
-    An answer recognised with confidence below LOW_CONFIDENCE is not understood.
+    A button press (`choice`) and a DTMF key (`digits`) are exact; text goes through the words,
+    which are normalised and lemmatised once per answer. An answer recognised with confidence
+    below LOW_CONFIDENCE is not understood.
     """
     vocab = vocabulary(pack, locale)
-    if answer.text is not None and is_stop(answer.text, vocab):
-        return STOP
+    words: tuple[str, ...] = ()
+    answer_lemmas: list[frozenset[str]] = []
+    if answer.text is not None:
+        words = tokens(answer.text)
+        answer_lemmas = [lemmas(w, locale) for w in words]
+        if _is_stop(answer_lemmas, vocab):
+            return STOP
     if answer.confidence < LOW_CONFIDENCE or ask is None:
         return NO_MATCH
     if isinstance(ask, model.YesNoAsk):
-        return _yes_no_answer(answer, vocab)
+        if answer.choice is not None:
+            return {"yes": YES, "no": NO}.get(answer.choice, NO_MATCH)
+        if answer.digits is not None:
+            return {"1": YES, "2": NO}.get(answer.digits, NO_MATCH)
+        return _yes_no(words, vocab)
     if isinstance(ask, model.ChoiceAsk):
-        return _choice_answer(answer, ask, locale)
+        return _choice_answer(answer, words, ask, locale)
     if isinstance(ask, model.ScaleAsk):
-        return _scale_answer(answer, ask, vocab)
+        raw = answer.choice if answer.choice is not None else answer.digits
+        if raw is not None:
+            if not (raw.isdigit() and raw.isascii()):
+                return NO_MATCH
+            value = int(raw)
+            return Match("number", value) if ask.min <= value <= ask.max else NO_MATCH
+        return _number(words, answer_lemmas, vocab, ask.min, ask.max)
     text = _text_of(answer)
     if not text:
         return NO_MATCH
@@ -371,36 +431,21 @@ def _text_of(answer: Answer) -> str:
     return ""
 
 
-def _yes_no_answer(answer: Answer, vocab: Vocabulary) -> Match:
-    if answer.choice is not None:
-        return {"yes": YES, "no": NO}.get(answer.choice, NO_MATCH)
-    if answer.digits is not None:
-        return {"1": YES, "2": NO}.get(answer.digits, NO_MATCH)
-    return yes_no(answer.text or "", vocab)
-
-
-def _choice_answer(answer: Answer, ask: model.ChoiceAsk, locale: str) -> Match:
+def _choice_answer(
+    answer: Answer, words: tuple[str, ...], ask: model.ChoiceAsk, locale: str
+) -> Match:
     if answer.choice is not None:
         return Match("option", answer.choice) if answer.choice in ask.options else NO_MATCH
+    index = _options(ask, locale)
     if answer.digits is not None:
-        found = _options(ask, locale).by_dtmf.get(answer.digits)
+        found = index.by_dtmf.get(answer.digits)
         return Match("option", found) if found else NO_MATCH
-    text = answer.text or ""
-    found_match = option(text, ask, locale)
+    found_match = _option(words, ask, locale)
     if found_match.kind == "none":
-        by_key = _options(ask, locale).by_dtmf.get(text.strip())
+        text = (answer.text or "").strip()
+        by_key = index.by_dtmf.get(text)
         if by_key is not None:
             return Match("option", by_key)
-        if ask.free_text and text.strip():
-            return Match("text", text.strip())
+        if ask.free_text and text:
+            return Match("text", text)
     return found_match
-
-
-def _scale_answer(answer: Answer, ask: model.ScaleAsk, vocab: Vocabulary) -> Match:
-    raw = answer.choice if answer.choice is not None else answer.digits
-    if raw is not None:
-        if not (raw.isdigit() and raw.isascii()):
-            return NO_MATCH
-        value = int(raw)
-        return Match("number", value) if ask.min <= value <= ask.max else NO_MATCH
-    return number(answer.text or "", vocab, ask.min, ask.max)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialog.events import JsonValue
 
 FORMAT = 1
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +28,55 @@ class State:
     finished: bool = False
     outcome: str | None = None
 
+    def at(self, step: str) -> State:
+        if step == self.step:
+            return self
+        return State(
+            self.script,
+            self.version,
+            step,
+            self.reprompts,
+            self.answers,
+            self.finished,
+            self.outcome,
+        )
+
+    def finish(self, outcome: str) -> State:
+        return State(
+            self.script, self.version, self.step, self.reprompts, self.answers, True, outcome
+        )
+
     def reprompted(self, step: str, kind: str) -> int:
         return self.reprompts.get(step, {}).get(kind, 0)
 
     def with_reprompt(self, step: str, kind: str) -> State:
         counts = dict(self.reprompts.get(step, {}))
         counts[kind] = counts.get(kind, 0) + 1
-        return replace(self, reprompts={**self.reprompts, step: counts})
+        reprompts = {**self.reprompts, step: counts}
+        return State(
+            self.script,
+            self.version,
+            self.step,
+            reprompts,
+            self.answers,
+            self.finished,
+            self.outcome,
+        )
 
     def with_answer(self, name: str, value: JsonValue) -> State:
-        return replace(self, answers={**self.answers, name: value})
+        answers = {**self.answers, name: value}
+        return State(
+            self.script,
+            self.version,
+            self.step,
+            self.reprompts,
+            answers,
+            self.finished,
+            self.outcome,
+        )
 
     def to_json(self) -> str:
-        return json.dumps(
+        return _ENCODER.encode(
             {
                 "format": FORMAT,
                 "script": self.script,
@@ -49,9 +86,7 @@ class State:
                 "answers": dict(self.answers),
                 "finished": self.finished,
                 "outcome": self.outcome,
-            },
-            ensure_ascii=False,
-            sort_keys=True,
+            }
         )
 
     @classmethod

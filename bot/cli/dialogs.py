@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from bot.dialog.library import load_library
+from bot.dialog.simulator import try_command
 from bot.dialog.validator import DEFAULT_MAX_SPOKEN_CHARS
 
 app = typer.Typer(help="Dialog scripts.", no_args_is_help=True)
@@ -40,3 +41,6 @@ def check(
     )
     if errors:
         raise typer.Exit(1)
+
+
+app.command("try")(try_command)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
@@ -175,47 +174,22 @@ def try_answers(walk: Walk, locale: str) -> tuple[str, list[str]]:
     return channel, answers
 
 
-def try_is_registered() -> bool:
-    from bot.cli.dialogs import app as dialogs
-
-    return any(command.name == "try" for command in dialogs.registered_commands)
-
-
-def try_app() -> tuple[typer.Typer, list[str]]:
-    """`boomerang dialogs try` once it is registered; until then the very function it will run."""
-    if try_is_registered():
-        from bot.cli.app import app
-
-        return app, ["dialogs", "try"]
-    from bot.dialog.simulator import try_command
-
-    alone = typer.Typer()
-    alone.command("try")(try_command)
-    alone.command("unused")(lambda: None)  # two commands, so Typer keeps the "try" name
-    return alone, ["try"]
-
-
-def test_boomerang_dialogs_try_is_registered() -> None:
-    if not try_is_registered():
-        pytest.skip(
-            "WAITING: `boomerang dialogs try` is not registered on bot.cli.app yet; the walks"
-            " below run bot.dialog.simulator.try_command directly until it is"
-        )
-
-
 @pytest.mark.parametrize(("walk", "locale"), CASES)
 def test_boomerang_dialogs_try_plays_the_walk(
     walk: Walk, locale: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, command = try_app()
+    from bot.cli.app import app
+
     monkeypatch.chdir(ROOT)
     channel, answers = try_answers(walk, locale)
-    arguments = [*command, walk.script, "--locale", locale, "--channel", channel]
+    arguments = ["dialogs", "try", walk.script, "--locale", locale, "--channel", channel]
     result = CliRunner().invoke(app, [*arguments, "--answers", ",".join(answers)])
     assert result.exit_code == 0, result.output
     assert f"== outcome: {walk.outcome}" in result.output
     recorded = next(
-        line for line in [*result.output.splitlines(), "== recorded:"] if "recorded" in line
+        line
+        for line in [*result.output.splitlines(), "== recorded:"]
+        if line.startswith("== recorded:")
     )
     for name, value in walk.records.items():
         shown = "" if value == TEXT else json.dumps(value, ensure_ascii=False)

@@ -22,18 +22,22 @@ def median(dialect: str, expression: ColumnElement[Any]) -> ColumnElement[float]
     return cast(func.median(expression), Float)
 
 
-def month_index_sql(dialect: str, epoch: str) -> str:
-    """Calendar month (year * 12 + month - 1) of a UTC epoch-seconds column, as SQL text."""
-    if dialect == "postgresql":
-        stamp = f"(to_timestamp({epoch}) AT TIME ZONE 'UTC')"
-        return (
-            f"(CAST(EXTRACT(YEAR FROM {stamp}) AS INTEGER) * 12"
-            f" + CAST(EXTRACT(MONTH FROM {stamp}) AS INTEGER) - 1)"
-        )
-    return (
-        f"(CAST(strftime('%Y', {epoch}, 'unixepoch') AS INTEGER) * 12"
-        f" + CAST(strftime('%m', {epoch}, 'unixepoch') AS INTEGER) - 1)"
-    )
+def month_index_sql(day: str) -> str:
+    """Calendar month (year * 12 + month - 1) of a day number (days since 1970-01-01), as SQL.
+
+    Howard Hinnant's civil_from_days in integer arithmetic only, so SQLite and PostgreSQL give the
+    same month without strftime or time zone functions (the same formula as
+    `bot.db.sqlite_functions.month_of_day`). Valid for every day from year 0 on, where every
+    operand is non-negative and integer division truncating or flooring is the same.
+    """
+    z = f"({day} + 719468)"
+    era = f"({z} / 146097)"
+    doe = f"({z} - {era} * 146097)"
+    yoe = f"(({doe} - {doe} / 1460 + {doe} / 36524 - {doe} / 146096) / 365)"
+    doy = f"({doe} - (365 * {yoe} + {yoe} / 4 - {yoe} / 100))"
+    month_from_march = f"((5 * {doy} + 2) / 153)"
+    # A year starting on 1 March: month index = that year * 12 + months since March + 2.
+    return f"(({era} * 400 + {yoe}) * 12 + {month_from_march} + 2)"
 
 
 def month_day_of_epoch(dialect: str, epoch: ColumnElement[Any]) -> ColumnElement[int]:

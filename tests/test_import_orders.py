@@ -203,3 +203,101 @@ def test_customers_are_resolved_when_the_id_cache_overflows(
     assert (report.created, report.failed) == (2, 0)
     report = import_orders(app, path, importer.ImportOptions(batch_size=2))
     assert (report.unchanged, report.failed) == (2, 0)
+
+
+BAD_AND_GOOD_ROWS = (
+    "№;Код клиента;Дата;Дата доставки;Сумма;Статус\n"
+    "1;1;01.03.2026 10:00;;100;Доставлен\n"
+    ";1;01.03.2026;;100;\n"
+    "2;1;вчера;;100;\n"
+    "3;1;01.03.2026 10:05;;сто;\n"
+    "1;2;02.03.2026;;100;\n"
+    "4;1;01.12.2026;;100;\n"
+    "5;1;05.03.2026;01.03.2026;100;\n"
+    "6;99;01.03.2026;;100;\n"
+    "7;2;01.03.2026 10:07;01.03.2026 12:00;100;\n"
+    "8;2;01.03.2026 10:08;;100;Потерян\n"
+    "9;3;01.03.2026 10:09;;100;доставлен\n"
+    "10;3;01.03.2026 10:10;;100;Потерян\n"
+)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5000])
+def test_a_large_file_is_validated_in_a_child_process_with_the_same_result(
+    app: App,
+    customers: dict[str, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_size: int,
+) -> None:
+    """Above PARALLEL_MIN_BYTES a forked child validates; report and rows equal the plain run."""
+    if not importer._can_fork():
+        pytest.skip("validation in a child process needs fork (Linux)")
+    path = _write(tmp_path / "orders.csv", BAD_AND_GOOD_ROWS)
+    received = []
+    original = importer._received
+
+    def spy(*args: object) -> object:
+        received.append(True)
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "_received", spy)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    report = import_orders(app, path, importer.ImportOptions(batch_size=batch_size))
+    assert received
+    assert (report.created, report.updated, report.unchanged) == (3, 0, 0)
+    assert [(str(b), b.value) for b in report.bad_rows] == [
+        (f"{path}:3 [external_id]: missing order id", ""),
+        (
+            f"{path}:4 [placed_at]: not a date: 'вчера' (use YYYY-MM-DD, YYYY-MM-DD HH:MM or "
+            "DD.MM.YYYY HH:MM)",
+            "вчера",
+        ),
+        (f"{path}:5 [amount]: not an amount: 'сто'", "сто"),
+        (f"{path}:6 [external_id]: duplicate order id '1': first seen on line 2", "1"),
+        (f"{path}:7 [placed_at]: order date is in the future", "01.12.2026"),
+        (f"{path}:8 [delivered_at]: delivered before it was placed", "01.03.2026"),
+        (f"{path}:9 [customer]: unknown customer '99'", "99"),
+        (f"{path}:11 [status]: unknown status 'Потерян'", "Потерян"),
+        (f"{path}:13 [status]: unknown status 'Потерян'", "Потерян"),
+    ]
+    orders = _orders(app)
+    assert sorted(orders) == ["1", "7", "9"]
+    assert [orders[key].status for key in sorted(orders)] == ["delivered"] * 3
+
+
+def test_an_unreadable_byte_in_a_child_validated_file_is_an_input_error(
+    app: App, customers: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not importer._can_fork():
+        pytest.skip("validation in a child process needs fork (Linux)")
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    good = "".join(f"{i};1;01.03.2026 10:00;;100\n" for i in range(8000))
+    path = tmp_path / "orders.csv"
+    path.write_bytes(("id;customer_id;date;delivered;amount\n" + good).encode() + b"x\xff;1;;;\n")
+    with pytest.raises(InputError, match="cannot be read as utf-8.*--encoding"):
+        import_orders(app, path, importer.ImportOptions(batch_size=1000))
+    # Batches read before the undecodable chunk were written, as without a child.
+    stored = len(_orders(app))
+    assert stored % 1000 == 0 and 0 < stored <= 8000
+
+
+def test_status_words_are_cached_but_an_empty_status_follows_the_delivery_date(
+    app: App, customers: dict[str, int], tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path / "orders.csv",
+        "id;customer_id;date;delivered_at;status\n"
+        "1;1;01.03.2026 10:00;02.03.2026 10:00;\n"
+        "2;1;01.03.2026 10:00;;\n"
+        "3;1;01.03.2026 10:00;;Оплачен\n"
+        "4;1;01.03.2026 10:00;02.03.2026 10:00;Оплачен\n",
+    )
+    report = import_orders(app, path)
+    assert report.failed == 0
+    assert [o.status for _, o in sorted(_orders(app).items())] == [
+        "delivered",
+        "placed",
+        "paid",
+        "paid",
+    ]

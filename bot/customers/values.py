@@ -37,7 +37,8 @@ class InstantParser:
         self.zone = zone
         self._local_hour: dict[tuple[int, int, int, int], int] = {}
         self._day: dict[tuple[int, int, int], int] = {}
-        self._hour_prefix: dict[str, int] = {}
+        self.hour_prefix: dict[str, int] = {}
+        """'YYYY-MM-DD HH' / 'DD.MM.YYYY HH' prefixes already validated -> epoch of that hour."""
 
     def __call__(self, text: str) -> int:
         """Epoch seconds (UTC) of `text`; ValueError when it is not a date."""
@@ -45,7 +46,7 @@ class InstantParser:
         # orders share few distinct hours, so the 13-character hour prefix (validated once when it
         # was first seen) is a dictionary key and only the minutes are converted per value.
         if len(text) == 16 and text[13] == ":":
-            base = self._hour_prefix.get(text[:13])
+            base = self.hour_prefix.get(text[:13])
             if base is not None:
                 minutes = text[14:16]
                 if minutes.isdecimal() and minutes < "60":
@@ -76,7 +77,7 @@ class InstantParser:
             if base is None:
                 base = self._local_hour[key] = self._local_hour_epoch(text, y, m, d, h)
             if len(text) == 16 and text[13] == ":" and not second:
-                self._hour_prefix[text[:13]] = base
+                self.hour_prefix[text[:13]] = base
             return base + mi * 60 + s
         day_start = self._day_epoch(text, y, m, d)
         if h > 23:

@@ -1,4 +1,4 @@
-"""The rhythm refresh: the integer month formula, the SQLite rhythm functions, full vs by-ids."""
+"""The rhythm refresh: the integer month formula, the SQLite figures in numpy, full vs by-ids."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import statistics
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
 from bot.app import App
-from bot.audience.rhythm import RHYTHM_COLUMNS, refresh_rhythm
+from bot.audience.rhythm import RHYTHM_COLUMNS, month_index, refresh_rhythm, rhythm_figures
 from bot.audience.sql import month_index_sql
 from bot.db.models import Customer, Order
-from bot.db.sqlite_functions import month_of_day, rhythm_figures
 
 EPOCH = date(1970, 1, 1)
 LAST_DAY_2100 = (date(2100, 12, 31) - EPOCH).days
@@ -27,17 +27,16 @@ def calendar_month(day: int) -> int:
     return d.year * 12 + d.month - 1
 
 
-def test_month_of_day_matches_the_calendar_every_day_1970_to_2100() -> None:
-    for day in range(LAST_DAY_2100 + 1):
-        assert month_of_day(day) == calendar_month(day), day
+def test_month_index_matches_the_calendar_every_day_1970_to_2100() -> None:
+    days = np.arange(LAST_DAY_2100 + 1, dtype=np.int64)
+    assert month_index(days).tolist() == [calendar_month(day) for day in range(LAST_DAY_2100 + 1)]
 
 
-def test_month_of_day_before_1970_back_to_year_one() -> None:
+def test_month_index_before_1970_back_to_year_one() -> None:
     first = date(1, 1, 1).toordinal() - EPOCH.toordinal()
-    for day in range(first, 0, 97):
-        assert month_of_day(day) == calendar_month(day), day
-    for day in range(-800, 0):
-        assert month_of_day(day) == calendar_month(day), day
+    sample = [*range(first, 0, 97), *range(-800, 0)]
+    months = month_index(np.array(sample, dtype=np.int64)).tolist()
+    assert months == [calendar_month(day) for day in sample]
 
 
 def test_month_index_sql_matches_the_calendar(app: App) -> None:
@@ -67,27 +66,40 @@ def reference(days: list[int]) -> tuple[int, float | None, float]:
     return len(unique), median, math.sqrt(ratio - 1.0 if ratio > 1.0 else 0.0)
 
 
-def test_rhythm_figures_match_the_reference() -> None:
+def figures(customers: list[list[int]]) -> list[tuple[int, float | None, float]]:
+    orders = np.array([len(days) for days in customers], dtype=np.int64)
+    purchase_days, median, cv = rhythm_figures(orders, [",".join(map(str, d)) for d in customers])
+    medians = [None if math.isnan(m) else m for m in median.tolist()]
+    return list(zip(purchase_days.tolist(), medians, cv.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_rhythm_figures_match_the_reference(shuffled: bool) -> None:
+    """Sorted day lists (as group_concat over the index gives them) and shuffled ones."""
     rng = random.Random(3)
+    customers = []
     for _ in range(3000):
         start = rng.randrange(-400, 60_000)
         count = rng.choice([1, 1, 2, 3, 5, 12, 40])
         spread = rng.choice([1, 3, 30, 400, 2000])
-        days = [start + rng.randrange(spread) for _ in range(count)]
-        rng.shuffle(days)
-        assert rhythm_figures(",".join(map(str, days))) == reference(days), days
+        days = sorted(start + rng.randrange(spread) for _ in range(count))
+        if shuffled:
+            rng.shuffle(days)
+        customers.append(days)
+    assert figures(customers) == [reference(days) for days in customers]
 
 
 def test_rhythm_figures_single_order_is_a_one_off() -> None:
-    assert rhythm_figures("20000") == (1, None, math.sqrt(11.0))
+    assert figures([[20000], [20000, 20000]]) == [(1, None, math.sqrt(11.0))] * 2
 
 
 def test_rhythm_median_matches_statistics_median() -> None:
     rng = random.Random(5)
-    for _ in range(500):
-        unique = sorted(rng.sample(range(20_000, 22_000), rng.randrange(2, 30)))
-        gaps = [b - a for a, b in zip(unique, unique[1:], strict=False)]
-        _, median, _ = rhythm_figures(",".join(map(str, unique)))
+    customers = [
+        sorted(rng.sample(range(20_000, 22_000), rng.randrange(2, 30))) for _ in range(500)
+    ]
+    for days, (_, median, _) in zip(customers, figures(customers), strict=True):
+        gaps = [b - a for a, b in zip(days, days[1:], strict=False)]
         assert median == statistics.median(gaps)
 
 

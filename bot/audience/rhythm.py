@@ -1,9 +1,11 @@
-"""Per-customer buying rhythm: a snapshot table refreshed by SQL, and the same SQL as of a past day.
+"""Per-customer buying rhythm: a snapshot table refreshed from orders, and the same as of a day.
 
 Every audience reads `customer_rhythm` (one row per customer with a non-void order) instead of
 scanning orders: a median gap per customer costs ~46 s by window functions over 9.5M orders, so it
-is computed once per refresh. For an as-of date earlier than the snapshot's newest order the same
-SQL runs with a cutoff into a temporary table (`rhythm_as_of`): backtests see only earlier orders.
+is computed once per refresh. PostgreSQL computes it with one INSERT .. SELECT; SQLite with one
+GROUP BY and numpy (`rhythm_figures`), to the same figures. For an as-of date earlier than the
+snapshot's newest order the same computation runs with a cutoff into a temporary table
+(`rhythm_as_of`): backtests see only earlier orders.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from bot.audience.sql import ensure_sqrt, median_sql, month_index_sql
+from bot.audience.sql import median_sql, month_index_sql
 from bot.db.models import VOID_ORDER_STATUSES, CustomerRhythm, Order
 from bot.db.raw import fetch_tuples
 from bot.db.types import SECONDS_PER_DAY, to_epoch
@@ -55,7 +57,6 @@ RHYTHM_COLUMNS = (
 def refresh_rhythm(engine: Engine, customer_ids: Collection[int] | None = None) -> None:
     """Recompute the rhythm of the given customers (all when None) from their orders."""
     with engine.begin() as connection:
-        ensure_sqrt(connection)
         if customer_ids is None:
             connection.execute(delete(RHYTHM))
             _compute_rhythm(connection, RHYTHM.name, None, None)
@@ -81,7 +82,6 @@ def rhythm_as_of(connection: Connection, as_of: datetime) -> Iterator[Table]:
     if newest is None and not connection.execute(select(exists().select_from(Order))).scalar():
         yield RHYTHM
         return
-    ensure_sqrt(connection)
     temporary = _temporary_rhythm_table()
     temporary.drop(connection, checkfirst=True)
     temporary.create(connection)

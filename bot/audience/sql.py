@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, cast, func
+from sqlalchemy import Float, Integer, cast, func
 from sqlalchemy.sql.elements import ColumnElement
 
 
@@ -60,20 +60,3 @@ def _month_day_pg(value: ColumnElement[Any]) -> ColumnElement[int]:
     month = cast(func.extract("month", value), Integer)
     day = cast(func.extract("day", value), Integer)
     return month * 100 + day
-
-
-def ensure_sqrt(connection: Connection) -> None:
-    """SQLite builds without math functions lack sqrt(); register Python's on this connection."""
-    if connection.dialect.name != "sqlite":
-        return
-    import math
-
-    raw: Any = connection.connection.driver_connection
-    raw.create_function("sqrt", 1, _sqrt(math.sqrt), deterministic=True)
-
-
-def _sqrt(root: Any) -> Any:
-    def sqrt(value: float | None) -> float | None:
-        return None if value is None else float(root(value))
-
-    return sqrt

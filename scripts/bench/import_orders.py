@@ -108,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=500_000)
     parser.add_argument("--customers", type=int, default=50_000)
-    parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--batch-size", type=int, default=ImportOptions().batch_size)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 

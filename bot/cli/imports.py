@@ -29,7 +29,7 @@ ERRORS = typer.Option(None, "--errors", help="Write every bad row to this CSV fi
 PROGRESS = typer.Option(
     None, "--progress/--no-progress", help="Progress bar on stderr (default: when a terminal)."
 )
-BATCH = typer.Option(5_000, "--batch-size", help="Rows per transaction.")
+BATCH = typer.Option(ImportOptions.batch_size, "--batch-size", help="Rows per transaction.")
 
 
 @app.command("customers")

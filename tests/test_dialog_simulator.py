@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from bot.app import open_app
+from bot.cli.app import app as cli
+from bot.db.models import Customer, Order
 from bot.dialog.events import Answer, Ask, AskOption, HangUp, NoInput
 from bot.dialog.library import load_locale_pack
 from bot.dialog.loader import LoadedScript, load_script
 from bot.dialog.simulator import Channel, run, to_event
+from bot.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = load_locale_pack(ROOT / "dialogs" / "_locale" / "ru.yaml")
@@ -119,3 +127,48 @@ def test_replies_become_events_as_a_channel_would_make_them() -> None:
     assert to_event("1", "telegram", None) == Answer(text="1")
     assert to_event("-", "voice", ask) == NoInput()
     assert to_event("/hangup", "telegram", ask) == HangUp()
+
+
+def test_try_with_a_customer_from_the_database_greets_them_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'shop.db'}")
+    monkeypatch.chdir(ROOT)
+    get_settings.cache_clear()
+    shop = open_app()
+    now = shop.clock.now()
+    with shop.sessions.begin() as session:
+        customer = Customer(
+            external_id="C-77",
+            name="Ольга Петрова",
+            first_name="Ольга",
+            tags=[],
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(customer)
+        session.flush()
+        session.add(
+            Order(
+                external_id="A-1001",
+                customer_id=customer.id,
+                placed_at=now - timedelta(days=40),
+                amount_minor=199000,
+                currency="RUB",
+                status="delivered",
+                items=[],
+            )
+        )
+    shop.engine.dispose()
+    try:
+        result = CliRunner().invoke(
+            cli, ["dialogs", "try", "winback", "--customer", "C-77", "--answers", "нет"]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "Ольга" in result.output
+
+    unknown = CliRunner().invoke(cli, ["dialogs", "try", "winback", "--customer", "nobody"])
+    assert unknown.exit_code != 0
+    assert "no customer 'nobody'" in unknown.output

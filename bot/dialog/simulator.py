@@ -219,8 +219,11 @@ def find_pack(script_path: Path, locale: str) -> LocalePack:
     raise typer.BadParameter(f"no locale pack _locale/{locale}.yaml next to {script_path}")
 
 
-def customer_context(customer_id: int, base: Mapping[str, object]) -> dict[str, object]:
-    """The render context of a customer from the database, over `base` for the other names."""
+def customer_context(customer_ref: str, base: Mapping[str, object]) -> dict[str, object]:
+    """The render context of a customer from the database, over `base` for the other names.
+
+    `customer_ref` is the shop's external id, or Boomerang's numeric id.
+    """
     from sqlalchemy import select
 
     from bot.app import open_app
@@ -229,9 +232,13 @@ def customer_context(customer_id: int, base: Mapping[str, object]) -> dict[str, 
     app = open_app()
     context = dict(base)
     with app.sessions() as session:
-        customer = session.get(Customer, customer_id)
+        customer = session.scalars(
+            select(Customer).where(Customer.external_id == customer_ref)
+        ).first()
+        if customer is None and customer_ref.isdigit():
+            customer = session.get(Customer, int(customer_ref))
         if customer is None:
-            raise typer.BadParameter(f"no customer with id {customer_id}")
+            raise typer.BadParameter(f"no customer {customer_ref!r} (external or numeric id)")
         context["customer_id"] = customer.id
         context["first_name"] = customer.first_name or customer.name or ""
         context["company_name"] = app.settings.company_name
@@ -270,8 +277,8 @@ def _json_context(path: Path) -> dict[str, object]:
 
 def try_command(
     script: str = typer.Argument(..., help="A script file, or a script id in dialogs/."),
-    customer: int | None = typer.Option(
-        None, "--customer", help="Render with this customer's data from the database."
+    customer: str | None = typer.Option(
+        None, "--customer", help="Render with this customer's data (external or numeric id)."
     ),
     context_file: Path | None = typer.Option(
         None, "--context", help="Render with the names in this JSON object file."

@@ -8,6 +8,7 @@ is pure and never renders Jinja2 (the channel owns the renderer and the customer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, NamedTuple
 
 from bot.dialog import model
@@ -31,6 +32,9 @@ class Answer:
     choice: str | None = None
     digits: str | None = None
     confidence: float = 1.0
+    at: datetime | None = None
+    """When the answer arrived, in the customer's time zone: relative times ("завтра в три") are
+    read against it. Channels set it; the engine itself never reads a clock."""
 
 
 @dataclass(frozen=True, slots=True)

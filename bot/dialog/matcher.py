@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 from bot.dialog import model
 from bot.dialog.events import Answer
 from bot.dialog.numbers import number_words, parse_number
+from bot.dialog.when import parse_when
 
 LOW_CONFIDENCE = 0.5
 """Recognised speech below this confidence is treated as not understood."""
@@ -344,12 +345,9 @@ def _option(words: tuple[str, ...], ask: model.ChoiceAsk, locale: str) -> Match:
 _DATETIME_FORMATS = ("%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y %H:%M", "%d.%m.%y", "%Y-%m-%d %H:%M")
 
 
-def date_time(text: str) -> Match:
-    """An absolute date and time (ISO 8601 or 31.12.2026 15:00) as an ISO string.
-
-    Relative times ("завтра в три") need the clock, which the pure engine does not have; they do not
-    match here.
-    """
+def date_time(text: str, now: datetime | None = None) -> Match:
+    """A date and time as an ISO string: absolute (ISO 8601, 31.12.2026 15:00), or relative to `now`
+    ("завтра в три", "в пятницу вечером") when the answer says when it arrived."""
     cleaned = text.strip()
     try:
         return Match("text", datetime.fromisoformat(cleaned).isoformat())
@@ -361,6 +359,10 @@ def date_time(text: str) -> Match:
         except ValueError:
             continue
         return Match("text", parsed.isoformat())
+    if now is not None:
+        when = parse_when(cleaned, now)
+        if when is not None:
+            return Match("text", when.isoformat())
     return NO_MATCH
 
 
@@ -418,7 +420,7 @@ def understand(answer: Answer, ask: model.Ask | None, pack: PackWords, locale: s
     if not text:
         return NO_MATCH
     if isinstance(ask, model.DateTimeAsk):
-        return date_time(text)
+        return date_time(text, answer.at)
     if isinstance(ask, model.PhoneAsk):
         return phone(text, locale)
     return Match("text", text)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import typer
 
+from bot.clock import SystemClock
 from bot.dialog import engine, model
 from bot.dialog.events import (
     Action,
@@ -39,6 +41,7 @@ from bot.dialog.loader import LoadedScript, load_script
 from bot.dialog.locale_pack import LocalePack
 from bot.dialog.renderer import render, spoken
 from bot.dialog.state import State
+from bot.settings import get_settings
 
 Channel = Literal["telegram", "voice"]
 Writer = Callable[[str], None]
@@ -56,6 +59,7 @@ def run(
     answers: Sequence[str] | None,
     out: Writer,
     prompt: Callable[[], str] | None = None,
+    now: datetime | None = None,
 ) -> State:
     """Play a conversation and write it to `out`; returns the last state.
 
@@ -73,7 +77,7 @@ def run(
             out(f"(no more answers: waiting at step {state.step})")
             break
         out(f"you: {reply}" if reply.strip() not in SILENCE else "you: (silence)")
-        event = to_event(reply, channel, last_ask)
+        event = to_event(reply, channel, last_ask, now)
         state, outputs = engine.advance(script, pack, state, event, version=loaded.version)
         last_ask = _show(loaded, pack, context, channel, outputs, out) or last_ask
     if state.answers:
@@ -86,8 +90,8 @@ def run(
     return state
 
 
-def to_event(reply: str, channel: Channel, ask: Ask | None) -> Event:
-    """What a channel would make of a typed or spoken reply."""
+def to_event(reply: str, channel: Channel, ask: Ask | None, now: datetime | None = None) -> Event:
+    """What a channel would make of a typed or spoken reply (`now`: when it arrived, local)."""
     text = reply.strip()
     if text in SILENCE:
         return NoInput()
@@ -95,14 +99,14 @@ def to_event(reply: str, channel: Channel, ask: Ask | None) -> Event:
         return HangUp()
     if channel == "voice":
         if all(c.isdigit() or c in "*#" for c in text) and text.isascii():
-            return Answer(digits=text)
-        return Answer(text=text)
+            return Answer(digits=text, at=now)
+        return Answer(text=text, at=now)
     if ask is not None:
         folded = text.casefold()
         for option in ask.options:
             if folded in (option.label.casefold(), option.id.casefold()):
-                return Answer(choice=option.id)
-    return Answer(text=text)
+                return Answer(choice=option.id, at=now)
+    return Answer(text=text, at=now)
 
 
 def _answers(answers: Sequence[str] | None, prompt: Callable[[], str]) -> Iterator[str]:
@@ -302,4 +306,15 @@ def try_command(
         base.update(_json_context(context_file))
     context = customer_context(customer, base) if customer is not None else base
     replies = [a.strip() for a in answers.split(",")] if answers is not None else None
-    run(loaded, pack, context, "voice" if channel == "voice" else "telegram", replies, typer.echo)
+    settings = get_settings()
+    # Relative callback times ("завтра в три") are read against the local time the answer arrived.
+    local_now = SystemClock().now().astimezone(ZoneInfo(settings.default_time_zone))
+    run(
+        loaded,
+        pack,
+        context,
+        "voice" if channel == "voice" else "telegram",
+        replies,
+        typer.echo,
+        now=local_now,
+    )

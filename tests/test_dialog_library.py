@@ -15,6 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from bot.dialog.context import CONTEXT_NAMES
 from bot.dialog.model import (
     END_OUTCOMES,
     ChoiceAsk,
@@ -35,22 +36,7 @@ DIALOGS = ROOT / "dialogs"
 LOCALES = ("ru", "en")
 LIBRARY = ("post_order_feedback", "winback", "welcome", "anniversary", "birthday")
 FILES = sorted(p for p in DIALOGS.glob("*.yaml"))
-CAMPAIGN_NAMES = frozenset(
-    {
-        "first_name",
-        "last_order_date",
-        "last_order_items",
-        "last_order_amount",
-        "days_since_last_order",
-        "order_number",
-        "offer_code",
-        "offer_discount",
-        "offer_expires",
-        "company_name",
-        "manager_name",
-        "customer_id",
-    }
-)
+CAMPAIGN_NAMES = frozenset(CONTEXT_NAMES)
 """The campaign context: the only names a starter script may use."""
 TEMPLATE_NAME = re.compile(r"{{\s*([a-z_][a-z0-9_]*)")
 INTRODUCTION = {"ru": "автоматический помощник", "en": "automated assistant"}

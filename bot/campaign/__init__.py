@@ -1,0 +1,1 @@
+"""Campaigns: definitions read from `campaigns/*.yaml`, checked against the dialog scripts."""

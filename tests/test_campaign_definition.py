@@ -111,7 +111,7 @@ def test_the_schedule_fires_at_the_cron_time_in_the_campaigns_time_zone() -> Non
         ("welcome", '"0 12 * * *"', '"0 12 * *"', "cron:", "schedule.cron: cron '0 12 * *'"),
         ("welcome", "Europe/Moscow", "Mars/Base", "time_zone:", "'Mars/Base' is not an IANA"),
         ("welcome", 'to: "20:00"', 'to: "09:00"', "to:", "'from' 10:00 must be before 'to' 09:00"),
-        ("welcome", 'from: "10:00"', "from: 10:00", "from:", "write the time in quotes"),
+        ("welcome", 'from: "10:00"', "from: 10", "from:", 'write it as "HH:MM"'),
         ("welcome", "holdout_share: 0.1", "holdout_share: 1.5", "holdout_share:", "less than 1"),
         ("welcome", "holdout_share: 0.1", "holdout_share: -0.1", "holdout_share:", "holdout_share"),
         (

@@ -132,3 +132,20 @@ def test_a_locale_pack_with_a_missing_field_names_it(tmp_path: Path) -> None:
         load_locale_pack(path, file="ru.yaml")
     messages = [str(problem) for problem in caught.value.problems]
     assert "ru.yaml:1: missing field 'stop_confirmation'" in messages
+
+
+def test_yaml_is_read_with_yaml_12_scalars_so_words_and_times_stay_text() -> None:
+    import yaml
+
+    from bot.dialog.loader import ScriptYamlLoader
+
+    text = "on: 1\nyes: 2\nno: 3\nfrom: 10:00\nflag: true\nshare: 0.1\nbig: 1e3\n"
+    assert yaml.load(text, Loader=ScriptYamlLoader) == {
+        "on": 1,
+        "yes": 2,
+        "no": 3,
+        "from": "10:00",
+        "flag": True,
+        "share": 0.1,
+        "big": 1000.0,
+    }

@@ -169,11 +169,8 @@ class Schedule(Strict):
 
 
 def _clock_time(value: object) -> object:
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML 1.1 reads an unquoted 10:00 as the base-60 number 600.
-        raise ValueError(
-            'write the time in quotes, "HH:MM" (YAML reads an unquoted 10:00 as a number)'
-        )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f'{value!r} is not a time: write it as "HH:MM"')
     if isinstance(value, str) and len(value) != 5:
         raise ValueError(f'{value!r} is not a time "HH:MM"')
     return value

@@ -28,19 +28,31 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ScriptYamlLoader(_SafeLoader):  # type: ignore[misc,valid-type]  # yaml has no stubs here
-    """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+    """SafeLoader with YAML 1.2 scalars: only true/false are booleans, no base-60 numbers.
 
     Under YAML 1.1 the keys `on:`, `yes:` and `no:` that scripts and locale packs use would be
-    read as booleans.
+    read as booleans, and a time like `10:00` as the number 600.
     """
 
 
+_YAML11_ONLY = (BOOL_TAG, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 ScriptYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != BOOL_TAG]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 ScriptYamlLoader.add_implicit_resolver(
     BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+ScriptYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789")
+)
+ScriptYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"
+        r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
+    list("-+.0123456789"),
 )
 
 

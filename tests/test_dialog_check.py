@@ -221,6 +221,7 @@ def test_a_template_syntax_error_adds_the_template_line_to_the_step_line(folder:
         ("{% extends 'x' %}", "{% extends %} is not allowed"),
         ("{% macro m() %}x{% endmacro %}", "{% macro %} is not allowed"),
         ("{% call first_name() %}x{% endcall %}", "{% call %} is not allowed"),
+        ("{{ 'a' * 10 ** 9 }}", "the ** operator is not allowed"),
     ],
 )
 def test_constructs_the_sandbox_forbids_are_errors(
@@ -228,6 +229,12 @@ def test_constructs_the_sandbox_forbids_are_errors(
 ) -> None:
     errors, _ = check(folder, BASE.replace("До свидания.", f'"{template}"'))
     assert any(e.startswith(f"t.ru.yaml:11: step 'bye': say: {reason}") for e in errors), errors
+
+
+def test_a_template_that_builds_a_huge_value_is_an_error(folder: Path) -> None:
+    errors, _ = check(folder, BASE.replace("До свидания.", "'{{ first_name * 100000 }}'"))
+    assert len(errors) == 1
+    assert "repeating a value builds more than 10000 items" in errors[0], errors
 
 
 def test_a_template_that_fails_with_the_sample_context_is_an_error(folder: Path) -> None:

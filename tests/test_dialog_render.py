@@ -111,6 +111,7 @@ def test_a_missing_variable_fails_instead_of_rendering_empty(tmp_path: Path) -> 
         "{{ cycler.__init__.__globals__ }}",
         "{{ x|attr('__class__') }}",
         "{% include 'x' %}",
+        "{{ 'a' * 10**9 }}",
     ],
 )
 def test_sandbox_escapes_are_refused_when_rendering(tmp_path: Path, template: str) -> None:
@@ -126,6 +127,19 @@ def test_the_environment_itself_holds_without_the_ast_check(template: str) -> No
     # Defence in depth: compiled directly, past the construct check, the sandbox still refuses.
     with pytest.raises((SecurityError, UndefinedError)):
         environment("ru").from_string(template).render(x="x")
+
+
+@pytest.mark.parametrize(
+    "template", ["{{ 'ab' * 100000 }}", "{{ (x * 5000) * 5000 }}", "{{ 2 ** 1000 }}"]
+)
+def test_templates_cannot_build_huge_values(template: str) -> None:
+    # The sandbox has no time or memory limit, so the operators that multiply sizes are capped.
+    with pytest.raises(SecurityError):
+        environment("ru").from_string(template).render(x="x")
+
+
+def test_modest_repetition_still_renders() -> None:
+    assert environment("ru").from_string("{{ '-' * 10 }}").render() == "----------"
 
 
 def test_finalize_refuses_to_print_values_that_are_not_plain() -> None:

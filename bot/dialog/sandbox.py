@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.dialog.template_filters import locale_filters
@@ -44,7 +47,32 @@ FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
     nodes.Extends: "{% extends %}",
     nodes.Macro: "{% macro %}",
     nodes.CallBlock: "{% call %}",
+    nodes.Pow: "the ** operator",
 }
+MAX_REPEATED_LENGTH = 10_000
+"""`'text' * n` may build at most this many characters: the sandbox has no time or memory limit,
+and one `{{ 'a' * 10**9 }}` would otherwise take the process down."""
+
+
+class ScriptSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with the operators that can build huge values kept small."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            raise SecurityError("the ** operator is not allowed in scripts")
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(sequence) * times > MAX_REPEATED_LENGTH
+                ):
+                    raise SecurityError(
+                        f"repeating a value builds more than {MAX_REPEATED_LENGTH} items"
+                    )
+        return super().call_binop(context, operator, left, right)
 
 
 def _finalize(value: object) -> object:
@@ -59,9 +87,9 @@ def _finalize(value: object) -> object:
 
 
 @cache
-def environment(locale: str) -> ImmutableSandboxedEnvironment:
+def environment(locale: str) -> ScriptSandbox:
     """The one environment per locale: sandboxed, strict, no loader, no globals, allowed filters."""
-    env = ImmutableSandboxedEnvironment(
+    env = ScriptSandbox(
         undefined=StrictUndefined,
         autoescape=False,
         finalize=_finalize,

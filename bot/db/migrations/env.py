@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine, engine_from_config, pool
 
-import bot.db.models  # noqa: F401
+import bot.db.models
+import bot.db.outreach  # noqa: F401
 from bot.db.base import Base
 
 config = context.config

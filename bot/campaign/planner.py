@@ -1,0 +1,281 @@
+"""The planner: one run of a campaign turns its audience into outreach rows.
+
+`plan_run(app, loaded, scheduled_for)` is idempotent twice over:
+
+- per run: `campaign_runs` is unique on (campaign, scheduled_for); a run that exists is returned
+  as it is, without selecting the audience again (a scheduler that fires twice, or a restart that
+  replays a missed firing, plans nothing new);
+- per contact: `outreach` is unique on (campaign, customer, cycle) and rows are inserted with
+  `ON CONFLICT DO NOTHING`, so a customer already planned in this cycle by an earlier run is
+  counted as `already_present`, never duplicated.
+
+The cycle says what a contact is *about*, so that each thing is asked once:
+
+| audience | cycle | asked once per |
+| --- | --- | --- |
+| post-order | the order's external id | order |
+| lapsed | `lapse:<date of the last order>` | lapse (buying again and lapsing again is a new one) |
+| welcome | `welcome` | customer |
+| anniversary, birthday | `<year>` of the run's local date (campaign zone) | year |
+
+The holdout (control group) is decided by a stable hash of campaign id + customer id, never by a
+random draw: the same customer is in the control group of a campaign in every run and on every
+node. Holdout rows are stored as `skipped` with reason `holdout` so the uplift report can count
+them.
+
+Demo customers (tag `demo`) are planned like everyone else: the demo needs their rows. Whether a
+row may actually be sent (demo, consent, window, caps) is the dispatcher's call, at send time,
+through bot.campaign.guard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.app import App
+from bot.audience.anniversary import anniversary_cohort
+from bot.audience.birthday import birthday_cohort
+from bot.audience.cohort import Cohort, CohortMember
+from bot.audience.exclusions import Exclusions
+from bot.audience.lapse import LapseRule, lapsed_cohort
+from bot.audience.post_order import post_order_cohort
+from bot.audience.welcome import welcome_cohort
+from bot.campaign.definition import (
+    AnniversaryAudience,
+    BirthdayAudience,
+    Campaign,
+    LapsedAudience,
+    PostOrderAudience,
+    WelcomeAudience,
+)
+from bot.campaign.loader import LoadedCampaign
+from bot.campaign.states import HOLDOUT, PLANNED, SKIPPED
+from bot.db.outreach import CampaignRun, Outreach
+
+OUTREACH: Table = Outreach.__table__  # type: ignore[assignment]
+RUNS: Table = CampaignRun.__table__  # type: ignore[assignment]
+UNIQUE_ROW = ("campaign_id", "customer_id", "cycle")
+UNIQUE_RUN = ("campaign_id", "scheduled_for")
+CHUNK = 5_000
+"""Rows per INSERT batch."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    campaign_id: str
+    scheduled_for: datetime
+    planned: int
+    """Rows this run inserted as `planned`."""
+    held_out: int
+    """Rows this run inserted as holdout (`skipped`, reason `holdout`)."""
+    already_present: int
+    """Cohort members whose (campaign, customer, cycle) row an earlier run had inserted."""
+    created: bool
+    """False when the run existed already and nothing was done (already_present is then 0)."""
+
+
+def in_holdout(campaign_id: str, customer_id: int, share: float) -> bool:
+    """Stable: the first 8 bytes of sha256("<campaign>:<customer>") as a fraction in [0, 1)."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"{campaign_id}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def select_cohort(app: App, campaign: Campaign, as_of: datetime) -> list[CohortMember]:
+    """The campaign's audience as of `as_of`, with its exclusions and class/priority filters."""
+    audience = campaign.audience
+    params = audience.params
+    exclusions = Exclusions(
+        contacted_within_days=params.contacted_within, let_go=params.exclude_let_go
+    )
+    zone = campaign.schedule.time_zone
+    engine = app.engine
+    cohort: Cohort
+    if isinstance(audience, LapsedAudience):
+        rule = LapseRule(factor=audience.params.factor, min_orders=audience.params.min_orders)
+        cohort = lapsed_cohort(engine, as_of, rule, exclusions)
+        classes, priorities = audience.params.classes, audience.params.priorities
+        return [
+            m
+            for m in cohort.members
+            if (not classes or m.abc in classes) and (not priorities or m.priority in priorities)
+        ]
+    if isinstance(audience, PostOrderAudience):
+        cohort = post_order_cohort(
+            engine,
+            as_of,
+            min_days=audience.params.min_days,
+            max_days=audience.params.max_days,
+            exclusions=exclusions,
+            default_zone=zone,
+        )
+    elif isinstance(audience, WelcomeAudience):
+        cohort = welcome_cohort(
+            engine,
+            as_of,
+            min_days=audience.params.min_days,
+            max_days=audience.params.max_days,
+            exclusions=exclusions,
+            default_zone=zone,
+        )
+    elif isinstance(audience, AnniversaryAudience):
+        cohort = anniversary_cohort(
+            engine, as_of, years=audience.params.years, exclusions=exclusions, default_zone=zone
+        )
+    elif isinstance(audience, BirthdayAudience):
+        cohort = birthday_cohort(
+            engine,
+            as_of,
+            days_ahead=audience.params.days_ahead,
+            exclusions=exclusions,
+            default_zone=zone,
+        )
+    else:  # pragma: no cover - the definition's union is closed
+        raise AssertionError(f"unknown audience {audience!r}")
+    return cohort.members
+
+
+def cycle_of(campaign: Campaign, member: CohortMember, scheduled_for: datetime) -> str:
+    """What this contact is about; see the module's table."""
+    kind = campaign.audience.kind
+    if kind == "post-order":
+        if member.order_external_id is None:  # pragma: no cover - post-order members carry it
+            raise AssertionError(f"post-order member {member.customer_id} without an order")
+        return member.order_external_id
+    if kind == "lapsed":
+        if member.last_order_at is None:  # pragma: no cover - lapsed members carry it
+            raise AssertionError(f"lapsed member {member.customer_id} without a last order")
+        return f"lapse:{member.last_order_at.date().isoformat()}"
+    if kind == "welcome":
+        return "welcome"
+    return str(scheduled_for.astimezone(campaign.schedule.zone).year)
+
+
+def plan_run(app: App, loaded: LoadedCampaign, scheduled_for: datetime) -> RunSummary:
+    """Plan the run of `loaded` for `scheduled_for`; a run that exists is returned as it is."""
+    campaign = loaded.campaign
+    existing = _existing(app, campaign.id, scheduled_for)
+    if existing is not None:
+        return existing
+    members = select_cohort(app, campaign, scheduled_for)
+    now = app.clock.now()
+    with app.sessions.begin() as session:
+        insert = _insert_for(session)
+        run_id = session.execute(
+            insert(RUNS)
+            .values(
+                campaign_id=campaign.id,
+                scheduled_for=scheduled_for,
+                created_at=now,
+                planned=0,
+                held_out=0,
+            )
+            .on_conflict_do_nothing(index_elements=list(UNIQUE_RUN))
+            .returning(RUNS.c.id)
+        ).scalar_one_or_none()
+        if run_id is None:  # another planner created it since _existing looked: nothing written
+            raced = _summary_of(session, campaign.id, scheduled_for)
+            assert raced is not None
+            return raced
+        rows = _rows(loaded, members, scheduled_for, run_id, now)
+        statement = insert(OUTREACH).on_conflict_do_nothing(index_elements=list(UNIQUE_ROW))
+        for start in range(0, len(rows), CHUNK):
+            session.execute(statement, rows[start : start + CHUNK])
+        counts: dict[bool, int] = {
+            bool(holdout): count
+            for holdout, count in session.execute(
+                select(OUTREACH.c.holdout, func.count())
+                .where(OUTREACH.c.run_id == run_id)
+                .group_by(OUTREACH.c.holdout)
+            )
+        }
+        planned, held_out = counts.get(False, 0), counts.get(True, 0)
+        session.execute(
+            RUNS.update().where(RUNS.c.id == run_id).values(planned=planned, held_out=held_out)
+        )
+    return RunSummary(
+        run_id,
+        campaign.id,
+        scheduled_for,
+        planned,
+        held_out,
+        len(rows) - planned - held_out,
+        created=True,
+    )
+
+
+def _existing(app: App, campaign_id: str, scheduled_for: datetime) -> RunSummary | None:
+    with app.sessions() as session:
+        return _summary_of(session, campaign_id, scheduled_for)
+
+
+def _summary_of(session: Session, campaign_id: str, scheduled_for: datetime) -> RunSummary | None:
+    run = session.scalars(
+        select(CampaignRun).where(
+            CampaignRun.campaign_id == campaign_id, CampaignRun.scheduled_for == scheduled_for
+        )
+    ).one_or_none()
+    if run is None:
+        return None
+    return RunSummary(
+        run.id, campaign_id, run.scheduled_for, run.planned, run.held_out, 0, created=False
+    )
+
+
+def _rows(
+    loaded: LoadedCampaign,
+    members: Iterable[CohortMember],
+    scheduled_for: datetime,
+    run_id: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    campaign = loaded.campaign
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for member in members:
+        cycle = cycle_of(campaign, member, scheduled_for)
+        held = in_holdout(campaign.id, member.customer_id, campaign.holdout_share)
+        rows.setdefault(
+            (member.customer_id, cycle),
+            {
+                "campaign_id": campaign.id,
+                "customer_id": member.customer_id,
+                "cycle": cycle,
+                "run_id": run_id,
+                "state": SKIPPED if held else PLANNED,
+                "skip_reason": HOLDOUT if held else None,
+                "holdout": held,
+                "channel": None,
+                "attempts": 0,
+                "next_attempt_at": None,
+                "lease_owner": None,
+                "lease_until": None,
+                "script_id": campaign.script,
+                "script_version": None,
+                "conversation": None,
+                "outcome": None,
+                "converted_at": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    return list(rows.values())
+
+
+def _insert_for(session: Session) -> Any:
+    """The dialect's INSERT (both have on_conflict_do_nothing with the same signature)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"the outreach planner supports SQLite and PostgreSQL, not {name}")

@@ -1,7 +1,7 @@
 """The states of an outreach row and the moves allowed between them.
 
 ```
-planned ──► due ──► sending ──► in_conversation ──► done
+planned ◄─► due ──► sending ──► in_conversation ──► done
    │         │         │  ▲            │
    │         │         ▼  │            ▼
    │         │        retry ──────►  failed
@@ -9,7 +9,9 @@ planned ──► due ──► sending ──► in_conversation ──► done
 ```
 
 - `planned`: inserted by the planner for a run; not yet due (or due at once, see the dispatcher).
-- `due`: its time has come; the dispatcher may claim it.
+- `due`: claimed by a dispatcher under a lease (`lease_owner`, `lease_until`); a guard `Defer`
+  puts it back to `planned` with `next_attempt_at`; a `due` row whose lease expired was never
+  sent (`sending` is committed first) and may be claimed again.
 - `sending`: claimed and committed *before* any provider call (design decision 2), so a crash
   after the call never sends twice: a row found in `sending` with an expired lease is checked, never
   blindly re-sent.
@@ -40,7 +42,7 @@ HOLDOUT: Final = "holdout"
 
 MOVES: Final[dict[str, frozenset[str]]] = {
     PLANNED: frozenset({DUE, SENDING, SKIPPED, FAILED}),
-    DUE: frozenset({SENDING, SKIPPED, FAILED}),
+    DUE: frozenset({PLANNED, SENDING, SKIPPED, FAILED}),
     SENDING: frozenset({IN_CONVERSATION, DONE, RETRY, FAILED, SKIPPED}),
     IN_CONVERSATION: frozenset({DONE, RETRY, FAILED}),
     RETRY: frozenset({DUE, SENDING, SKIPPED, FAILED}),

@@ -378,3 +378,36 @@ def test_outside_the_local_window_rows_wait_for_the_next_opening(
     clock.set(opening)
     assert tick(worker).done == 3
     assert len(telegram.contacts) == 3
+
+
+class Interleaving(Recording):
+    """During its first conversation, another worker ticks: as if two processes ran at once."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.other: Dispatcher | None = None
+        self.other_summary: TickSummary | None = None
+
+    async def start_conversation(self, contact: Contact) -> Delivery:
+        if self.other is not None and self.other_summary is None:
+            self.other_summary = await self.other.tick(limit=1000)
+        return await super().start_conversation(contact)
+
+
+def test_two_workers_never_take_the_same_row(app: App, library: Library, tmp_path: Path) -> None:
+    ids = shop(app, 6)
+    loaded = campaign(tmp_path)
+    plan_run(app, loaded, NOW)
+    telegram = Interleaving("telegram")
+    channels = {"telegram": telegram, "voice": Recording("voice")}
+    first = Dispatcher(app, {"feedback": loaded}, library, channels, GuardPolicy(), "first")
+    telegram.other = Dispatcher(
+        app, {"feedback": loaded}, library, channels, GuardPolicy(), "second"
+    )
+
+    mine = asyncio.run(first.tick(limit=2))
+
+    assert mine.claimed == 2 and telegram.other_summary is not None
+    assert telegram.other_summary.claimed == 4
+    assert sorted(telegram.customers) == sorted(ids)
+    assert {r.state for r in rows(app).values()} == {"done"}

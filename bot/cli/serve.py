@@ -1,0 +1,95 @@
+"""`boomerang serve`: run the campaign scheduler and the dispatcher until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from bot.app import App, open_app
+from bot.campaign.dispatcher import Dispatcher
+from bot.campaign.guard import GuardPolicy
+from bot.campaign.loader import LoadedCampaign, load_campaigns
+from bot.campaign.scheduler import CampaignScheduler
+from bot.channel.base import Channel
+from bot.channel.simulated import MIXED_SHOP, SimulatedChannel
+from bot.dialog.library import Library, load_library
+
+logger = logging.getLogger(__name__)
+
+
+class ChannelKind(StrEnum):
+    simulated = "simulated"
+
+
+def load_or_exit(campaigns_dir: Path, dialogs_dir: Path) -> tuple[list[LoadedCampaign], Library]:
+    """The campaigns and dialog scripts; any error is printed and exits 1."""
+    campaigns = load_campaigns(campaigns_dir)
+    library = load_library(dialogs_dir)
+    errors = [*campaigns.errors, *library.errors]
+    if errors:
+        for problem in sorted(errors):
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
+    return campaigns.campaigns, library
+
+
+def simulated_channels(app: App) -> dict[str, Channel]:
+    """Telegram and voice both played by simulated customers of a typical shop (MIXED_SHOP)."""
+    now = app.clock.now()
+    return {
+        name: SimulatedChannel(MIXED_SHOP, seed=1, now=now, name=name)
+        for name in ("telegram", "voice")
+    }
+
+
+def serve(
+    campaigns_dir: Path = typer.Option(Path("campaigns"), "--campaigns", help="Campaign folder."),
+    dialogs_dir: Path = typer.Option(Path("dialogs"), "--dialogs", help="Dialog scripts folder."),
+    tick_seconds: float = typer.Option(
+        5.0, "--tick-seconds", min=0.1, help="Seconds between dispatcher ticks."
+    ),
+    channel: ChannelKind = typer.Option(
+        ChannelKind.simulated, "--channel", help="simulated: the only channel so far."
+    ),
+) -> None:
+    """Plan campaign runs on their schedule and send due outreach, until SIGTERM/SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    campaigns, library = load_or_exit(campaigns_dir, dialogs_dir)
+    app = open_app()
+    try:
+        dispatcher = Dispatcher(
+            app,
+            {c.campaign.id: c for c in campaigns},
+            library,
+            simulated_channels(app),
+            GuardPolicy(),
+            worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        scheduler = CampaignScheduler(app, campaigns, dispatcher, tick_seconds=tick_seconds)
+        typer.echo(
+            f"serving {len(scheduler.campaigns)} campaigns on "
+            f"{app.engine.url.render_as_string()} with the {channel.value} channel; "
+            "SIGTERM or Ctrl-C stops"
+        )
+        asyncio.run(_run(scheduler))
+    finally:
+        app.engine.dispose()
+    typer.echo("stopped")
+
+
+async def _run(scheduler: CampaignScheduler) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    scheduler.start()
+    await stop.wait()
+    logger.info("serve: stopping")
+    await scheduler.shutdown()

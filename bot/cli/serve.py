@@ -61,6 +61,8 @@ def serve(
 ) -> None:
     """Plan campaign runs on their schedule and send due outreach, until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # APScheduler logs each job run at INFO: a line per tick is noise; our jobs log what they did.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     campaigns, library = load_or_exit(campaigns_dir, dialogs_dir)
     app = open_app()
     try:

@@ -50,6 +50,8 @@ def test_catch_up_plans_the_missed_run_once(tmp_path: Path) -> None:
         assert first[0].created and not again[0].created
         with app.sessions() as session:
             assert session.scalar(select(func.count()).select_from(CampaignRun)) == 1
+        # The daily job: attribution for the enabled campaigns (nothing contacted yet).
+        assert scheduler.attribute().converted == {"post_order_feedback": 0}
     finally:
         app.engine.dispose()
 

@@ -6,7 +6,9 @@ in it. Every job does idempotent work on our tables:
 - one cron job per enabled campaign (`schedule.trigger()`, coalesce, one instance at a time, a
   large misfire grace time): it plans the run of the campaign's most recent scheduled time with
   `plan_run`, which is idempotent per (campaign, scheduled_for);
-- one interval job every `tick_seconds` that awaits `Dispatcher.tick()`.
+- one interval job every `tick_seconds` that awaits `Dispatcher.tick()`;
+- one daily job (00:30 UTC, and once on start) that runs `attribute_conversions` for the enabled
+  campaigns: orders placed after a contact convert its row (idempotent).
 
 On `start()` a **catch-up** plans, for each enabled campaign, its most recent scheduled time before
 now once: a run missed while nothing was running is done once, not lost and not doubled.
@@ -31,9 +33,11 @@ from typing import Any
 
 from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from bot.app import App
+from bot.campaign.conversion import Attribution, attribute_conversions
 from bot.campaign.dispatcher import Dispatcher, TickSummary
 from bot.campaign.loader import LoadedCampaign
 from bot.campaign.planner import RunSummary, plan_run
@@ -105,9 +109,24 @@ class CampaignScheduler:
             planned.append(self._plan(loaded, scheduled_for))
         return planned
 
+    def attribute(self) -> Attribution:
+        """Attribute orders to the enabled campaigns' contacts up to the app clock's now."""
+        attribution = attribute_conversions(
+            self.app, self.app.clock.now(), [c.campaign for c in self.campaigns]
+        )
+        converted = sum(attribution.converted.values())
+        if converted or attribution.won_back:
+            logger.info(
+                "conversions: %d rows converted, %d customers won back",
+                converted,
+                attribution.won_back,
+            )
+        return attribution
+
     def start(self) -> None:
         """Catch up, add the jobs and start APScheduler (needs a running asyncio loop)."""
         self.catch_up()
+        self.attribute()
         for loaded in self.campaigns:
             self.scheduler.add_job(
                 self._fire,
@@ -128,6 +147,16 @@ class CampaignScheduler:
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self._attribute,
+            trigger=CronTrigger(hour=0, minute=30, timezone=UTC),
+            id="conversion:attribute",
+            name="attribute conversions",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=self.misfire_grace_seconds,
             replace_existing=True,
         )
         self.scheduler.start()
@@ -162,6 +191,9 @@ class CampaignScheduler:
             "" if summary.created else " (planned before)",
         )
         return summary
+
+    async def _attribute(self) -> None:
+        self.attribute()
 
     async def _tick(self) -> None:
         # Shielded: a shutdown that cancels the job lets the tick itself run to its end.

@@ -64,7 +64,7 @@ def run_command(
     if result.seeded:
         typer.echo(f"the database was empty: seeded a demo shop with {result.seeded} customers")
     typer.echo(
-        f"simulated {weeks} weeks ({result.started:%Y-%m-%d %H:%M} .. "
+        f"simulated {weeks} week{'' if weeks == 1 else 's'} ({result.started:%Y-%m-%d %H:%M} .. "
         f"{result.ended:%Y-%m-%d %H:%M} UTC) in {result.seconds:.1f} s: {result.runs} campaign "
         f"runs, {result.contacted} contacts, {result.orders} orders placed, "
         f"{result.converted} conversions, {result.won_back} customers won back"

@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,7 @@ from bot.audience.post_order import post_order_cohort
 from bot.audience.welcome import welcome_cohort
 from bot.campaign.definition import (
     AnniversaryAudience,
-    BirthdayAudience,
+    Audience,
     Campaign,
     LapsedAudience,
     PostOrderAudience,
@@ -93,25 +93,31 @@ def in_holdout(campaign_id: str, customer_id: int, share: float) -> bool:
 
 def select_cohort(app: App, campaign: Campaign, as_of: datetime) -> list[CohortMember]:
     """The campaign's audience as of `as_of`, with its exclusions and class/priority filters."""
-    audience = campaign.audience
+    return audience_cohort(
+        app.engine, campaign.audience, as_of, campaign.schedule.time_zone
+    ).members
+
+
+def audience_cohort(engine: Engine, audience: Audience, as_of: datetime, zone: str) -> Cohort:
+    """One audience definition -> its cohort; `audience preview` and the planner both use it."""
     params = audience.params
     exclusions = Exclusions(
         contacted_within_days=params.contacted_within, let_go=params.exclude_let_go
     )
-    zone = campaign.schedule.time_zone
-    engine = app.engine
-    cohort: Cohort
     if isinstance(audience, LapsedAudience):
         rule = LapseRule(factor=audience.params.factor, min_orders=audience.params.min_orders)
         cohort = lapsed_cohort(engine, as_of, rule, exclusions)
         classes, priorities = audience.params.classes, audience.params.priorities
-        return [
+        if not classes and not priorities:
+            return cohort
+        kept = [
             m
             for m in cohort.members
             if (not classes or m.abc in classes) and (not priorities or m.priority in priorities)
         ]
+        return replace(cohort, members=kept)
     if isinstance(audience, PostOrderAudience):
-        cohort = post_order_cohort(
+        return post_order_cohort(
             engine,
             as_of,
             min_days=audience.params.min_days,
@@ -119,8 +125,8 @@ def select_cohort(app: App, campaign: Campaign, as_of: datetime) -> list[CohortM
             exclusions=exclusions,
             default_zone=zone,
         )
-    elif isinstance(audience, WelcomeAudience):
-        cohort = welcome_cohort(
+    if isinstance(audience, WelcomeAudience):
+        return welcome_cohort(
             engine,
             as_of,
             min_days=audience.params.min_days,
@@ -128,21 +134,17 @@ def select_cohort(app: App, campaign: Campaign, as_of: datetime) -> list[CohortM
             exclusions=exclusions,
             default_zone=zone,
         )
-    elif isinstance(audience, AnniversaryAudience):
-        cohort = anniversary_cohort(
+    if isinstance(audience, AnniversaryAudience):
+        return anniversary_cohort(
             engine, as_of, years=audience.params.years, exclusions=exclusions, default_zone=zone
         )
-    elif isinstance(audience, BirthdayAudience):
-        cohort = birthday_cohort(
-            engine,
-            as_of,
-            days_ahead=audience.params.days_ahead,
-            exclusions=exclusions,
-            default_zone=zone,
-        )
-    else:  # pragma: no cover - the definition's union is closed
-        raise AssertionError(f"unknown audience {audience!r}")
-    return cohort.members
+    return birthday_cohort(
+        engine,
+        as_of,
+        days_ahead=audience.params.days_ahead,
+        exclusions=exclusions,
+        default_zone=zone,
+    )
 
 
 def cycle_of(campaign: Campaign, member: CohortMember, scheduled_for: datetime) -> str:

@@ -7,18 +7,18 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from bot.app import open_app
-from bot.audience.anniversary import anniversary_cohort
-from bot.audience.birthday import birthday_cohort
 from bot.audience.cohort import Cohort, write_cohort_csv
-from bot.audience.exclusions import Exclusions
-from bot.audience.lapse import LapseRule, lapsed_cohort
-from bot.audience.post_order import post_order_cohort
-from bot.audience.welcome import welcome_cohort
+from bot.audience.lapse import LapseRule
+from bot.campaign.definition import Audience
+from bot.campaign.planner import audience_cohort
 from bot.errors import InputError
+
+AUDIENCE: TypeAdapter[Audience] = TypeAdapter(Audience)
 
 app = typer.Typer(help="Audiences: who would be contacted, and why.", no_args_is_help=True)
 
@@ -67,39 +67,25 @@ def preview(
     opened = open_app()
     try:
         moment = parse_as_of(as_of, opened.clock.now())
-        exclusions = Exclusions(contacted_within_days=contacted_within, let_go=exclude_let_go)
-        zone = opened.settings.default_time_zone
-        engine = opened.engine
-        cohort: Cohort
+        params: dict[str, object] = {
+            "contacted_within": contacted_within,
+            "exclude_let_go": exclude_let_go,
+        }
         if kind is Kind.lapsed:
-            rule = LapseRule(factor=factor, min_orders=min_orders)
-            cohort = lapsed_cohort(engine, moment, rule, exclusions)
-        elif kind is Kind.post_order:
-            cohort = post_order_cohort(
-                engine,
-                moment,
-                min_days=2 if min_days is None else min_days,
-                max_days=7 if max_days is None else max_days,
-                exclusions=exclusions,
-                default_zone=zone,
-            )
-        elif kind is Kind.welcome:
-            cohort = welcome_cohort(
-                engine,
-                moment,
-                min_days=0 if min_days is None else min_days,
-                max_days=3 if max_days is None else max_days,
-                exclusions=exclusions,
-                default_zone=zone,
-            )
+            params.update(factor=factor, min_orders=min_orders)
+        elif kind in (Kind.post_order, Kind.welcome):
+            given = {"min_days": min_days, "max_days": max_days}
+            params.update({key: value for key, value in given.items() if value is not None})
         elif kind is Kind.anniversary:
-            cohort = anniversary_cohort(
-                engine, moment, years=years, exclusions=exclusions, default_zone=zone
-            )
+            params["years"] = years
         else:
-            cohort = birthday_cohort(
-                engine, moment, days_ahead=days_ahead, exclusions=exclusions, default_zone=zone
-            )
+            params["days_ahead"] = days_ahead
+        try:
+            audience = AUDIENCE.validate_python({"kind": kind.value, "params": params})
+        except ValidationError as error:
+            raise InputError("audience preview", str(error)) from error
+        # The same definition -> cohort path the campaign planner uses.
+        cohort = audience_cohort(opened.engine, audience, moment, opened.settings.default_time_zone)
     finally:
         opened.engine.dispose()
     show_cohort(cohort, limit)

@@ -40,6 +40,7 @@ class Outreach(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "customer_id", "cycle"),
         Index("ix_outreach_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outreach_customer_contacted_at", "customer_id", "contacted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -63,6 +64,9 @@ class Outreach(Base):
     script_version: Mapped[str | None] = mapped_column(String(64))
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     outcome: Mapped[str | None] = mapped_column(String(100))
+    contacted_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    """When the conversation reached the customer (set once, on `in_conversation` or `done`): the
+    frequency cap and conversion attribution count from it."""
     converted_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp)
     updated_at: Mapped[datetime] = mapped_column(UtcTimestamp)

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import Engine, engine_from_config, pool
 
 import bot.db.models
-import bot.db.outreach  # noqa: F401
+import bot.db.outreach
+import bot.db.tasks  # noqa: F401
 from bot.db.base import Base
 
 config = context.config

@@ -122,6 +122,23 @@ def test_the_schedule_fires_at_the_cron_time_in_the_campaigns_time_zone() -> Non
             "a marketing campaign cannot be exempt",
         ),
         ("welcome", "priority: 30", "priority: 30\npriority: 31", "priority: 31", "duplicate key"),
+        ("winback", "margin: 0.3", "margin: 1.5", "margin:", "economics.margin"),
+        ("winback", "margin: 0.3", "margin: 0", "margin:", "economics.margin"),
+        (
+            "winback",
+            "cost_to_win_back: 150.00",
+            "cost_to_win_back: -1",
+            "cost_to_win_back:",
+            "cost",
+        ),
+        ("winback", "  margin: 0.3", "  margins: 0.3", "margins:", "margins"),
+        (
+            "welcome",
+            "priority: 30",
+            "priority: 30\neconomics: {margin: 0.3, cost_to_win_back: 100}",
+            "economics:",
+            "only a lapsed (win-back) audience can be judged worth winning back",
+        ),
         ("welcome", "title: Welcome a new customer\n", "", "id:", "missing field 'title'"),
     ],
 )

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+AVERAGE_MONTH_DAYS = 365.25 / 12
+"""Days in an average month: periods of any length are converted to months with it."""
+SECONDS_PER_DAY = 86_400
+
+Number = TypeVar("Number", float, npt.NDArray[np.float64])
 
 
 def _require_start(start: int) -> None:
@@ -73,6 +83,45 @@ def worth_winning_back(benefit: float, cost: float) -> bool:
     if cost < 0:
         raise ValueError(f"cost cannot be negative, got {cost}")
     return benefit > cost
+
+
+def customer_orders_per_month(
+    orders: Number, first_order_epoch: Number, last_order_epoch: Number, expected_gap_days: Number
+) -> Number:
+    """How often a customer ordered while buying: orders / (first..last order + one expected gap).
+
+    n orders span n - 1 gaps from the first to the last; one more expected gap (the lapse rule's:
+    the customer's own median gap, or the shop's) makes it n gaps of time, so a customer who
+    bought every g days exactly gets AVERAGE_MONTH_DAYS / g, and a one-order customer 1 order per
+    expected gap. Works on floats and on numpy arrays alike (epoch seconds, gap in days).
+    """
+    days = (last_order_epoch - first_order_epoch) / SECONDS_PER_DAY + expected_gap_days
+    return orders * AVERAGE_MONTH_DAYS / days
+
+
+def customer_win_back_benefit(
+    orders: Number,
+    revenue: Number,
+    first_order_epoch: Number,
+    last_order_epoch: Number,
+    expected_gap_days: Number,
+    margin: float,
+    lifetime_months: float,
+) -> Number:
+    """What winning this customer back brings (in the unit of `revenue`): their own average margin
+    per order (revenue / orders x margin share) x their orders per month
+    (`customer_orders_per_month`) x the months they are expected to stay (the shop's lifetime).
+
+    Floats or numpy arrays (one element per customer); compare with `worth_winning_back`.
+    """
+    if not 0 < margin <= 1:
+        raise ValueError(f"margin must be a share in (0, 1], got {margin}")
+    if lifetime_months < 0:
+        raise ValueError(f"lifetime cannot be negative, got {lifetime_months}")
+    per_month = customer_orders_per_month(
+        orders, first_order_epoch, last_order_epoch, expected_gap_days
+    )
+    return revenue / orders * margin * per_month * lifetime_months
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,26 @@ def check_campaign(loaded: LoadedCampaign, library: Library) -> list[Problem]:
                 "frequency_cap.exempt: a marketing campaign cannot be exempt from the cap",
             )
         )
+    economics = campaign.economics
+    if economics is not None and campaign.audience.kind != "lapsed":
+        problems.append(
+            Problem(
+                file,
+                lines.key(("economics",)),
+                f"economics: only a lapsed (win-back) audience can be judged worth winning back, "
+                f"this one is {campaign.audience.kind}; remove `economics`",
+            )
+        )
+    elif economics is not None and economics.cost_to_win_back == 0:
+        problems.append(
+            Problem(
+                file,
+                lines.key(("economics", "cost_to_win_back")),
+                "economics.cost_to_win_back 0: every customer who ever paid is worth it, "
+                "nobody is skipped",
+                severity="warning",
+            )
+        )
     if campaign.holdout_share > HOLDOUT_WARN_ABOVE:
         problems.append(
             Problem(

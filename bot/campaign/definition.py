@@ -222,6 +222,22 @@ class Attempts(Strict):
     failed: Retry = Retry(delay_minutes=60, max=1)
 
 
+# --- worth winning back ---
+
+
+class Economics(Strict):
+    """Skip customers whose win-back is worth less than it costs (lapsed audiences only)."""
+
+    margin: float = Field(gt=0, le=1)
+    """Share of an order's amount that is margin (0.3: 30 %)."""
+    cost_to_win_back: float = Field(ge=0)
+    """What one win-back attempt costs, in major units of the shop currency
+    (BOOMERANG_DEFAULT_CURRENCY): 150.00 is 150 roubles for RUB."""
+    lifetime_months: float | None = Field(default=None, gt=0)
+    """Months a customer stays once back; none: the shop's lifetime from the churn of the last
+    full calendar month before the run."""
+
+
 class Campaign(Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str = Field(min_length=1)
@@ -243,6 +259,8 @@ class Campaign(Strict):
     """An order within N days after a contact counts as won back by this campaign."""
     priority: int = 100
     """Lower goes first when campaigns compete for the same customer."""
+    economics: Economics | None = None
+    """Skip lapsed customers not worth winning back (planner: `skipped`, `not_worth_it`)."""
 
     @field_validator("channels")
     @classmethod

@@ -23,6 +23,11 @@ random draw: the same customer is in the control group of a campaign in every ru
 node. Holdout rows are stored as `skipped` with reason `holdout` so the uplift report can count
 them.
 
+Worth winning back: a lapsed campaign with `economics` first stores the members whose own
+win-back benefit (`not_worth_it`) does not exceed `cost_to_win_back` as `skipped` with reason
+`not_worth_it`; the holdout is then drawn from the others only, so the control group and the
+contacted group stay alike. Like every row, such a skip is final for its cycle.
+
 Demo customers (tag `demo`) are planned like everyone else: the demo needs their rows. Whether a
 row may actually be sent (demo, consent, window, caps) is the dispatcher's call, at send time,
 through bot.campaign.guard.
@@ -32,14 +37,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.analytics.period import minor_per_major, shop_lifetime_months
+from bot.analytics.retention import customer_win_back_benefit
 from bot.app import App
 from bot.audience.anniversary import anniversary_cohort
 from bot.audience.birthday import birthday_cohort
@@ -47,6 +56,7 @@ from bot.audience.cohort import Cohort, CohortMember
 from bot.audience.exclusions import Exclusions
 from bot.audience.lapse import LapseRule, lapsed_cohort
 from bot.audience.post_order import post_order_cohort
+from bot.audience.rhythm import frequency_recency_age
 from bot.audience.welcome import welcome_cohort
 from bot.campaign.definition import (
     AnniversaryAudience,
@@ -66,6 +76,8 @@ UNIQUE_ROW = ("campaign_id", "customer_id", "cycle")
 UNIQUE_RUN = ("campaign_id", "scheduled_for")
 CHUNK = 5_000
 """Rows per INSERT batch."""
+NOT_WORTH_IT = "not_worth_it"
+"""skip_reason of customers whose win-back would cost more than it brings."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,8 @@ class RunSummary:
     """Cohort members whose (campaign, customer, cycle) row an earlier run had inserted."""
     created: bool
     """False when the run existed already and nothing was done (already_present is then 0)."""
+    not_worth_it: int = 0
+    """Rows this run inserted as `skipped`, reason `not_worth_it` (0 for a run found existing)."""
 
 
 def in_holdout(campaign_id: str, customer_id: int, share: float) -> bool:
@@ -147,6 +161,43 @@ def audience_cohort(engine: Engine, audience: Audience, as_of: datetime, zone: s
     )
 
 
+def not_worth_it(
+    app: App, campaign: Campaign, members: list[CohortMember], as_of: datetime
+) -> set[int]:
+    """Members of a lapsed campaign with `economics` whose win-back benefit <= its cost.
+
+    Benefit: `customer_win_back_benefit` with the customer's rhythm as of `as_of` (orders,
+    revenue, first and last order), the member's expected gap, the campaign's margin share and
+    `lifetime_months` (or the shop's lifetime from last month's churn). When the lifetime cannot
+    be told (no churn: unbounded; no customers) nobody is skipped.
+    """
+    economics = campaign.economics
+    if economics is None or not isinstance(campaign.audience, LapsedAudience) or not members:
+        return set()
+    params = campaign.audience.params
+    lifetime = economics.lifetime_months
+    if lifetime is None:
+        rule = LapseRule(factor=params.factor, min_orders=params.min_orders)
+        lifetime = shop_lifetime_months(app.engine, as_of, rule)
+        if lifetime is None:
+            return set()
+    ids = np.array([m.customer_id for m in members], dtype=np.int64)
+    gaps = np.array([m.expected_gap_days for m in members], dtype=np.float64)
+    rhythm = frequency_recency_age(app.engine, as_of)
+    at = rhythm.positions(ids)
+    benefit = customer_win_back_benefit(
+        rhythm.orders[at].astype(np.float64),
+        rhythm.revenue_minor[at].astype(np.float64),
+        rhythm.first_order_epoch[at].astype(np.float64),
+        rhythm.last_order_epoch[at].astype(np.float64),
+        gaps,
+        economics.margin,
+        lifetime,
+    )
+    cost = economics.cost_to_win_back * minor_per_major(app.settings.default_currency)
+    return set(ids[~(benefit > cost)].tolist())
+
+
 def cycle_of(campaign: Campaign, member: CohortMember, scheduled_for: datetime) -> str:
     """What this contact is about; see the module's table."""
     kind = campaign.audience.kind
@@ -170,6 +221,7 @@ def plan_run(app: App, loaded: LoadedCampaign, scheduled_for: datetime) -> RunSu
     if existing is not None:
         return existing
     members = select_cohort(app, campaign, scheduled_for)
+    skip = not_worth_it(app, campaign, members, scheduled_for)
     now = app.clock.now()
     with app.sessions.begin() as session:
         insert = _insert_for(session)
@@ -189,19 +241,20 @@ def plan_run(app: App, loaded: LoadedCampaign, scheduled_for: datetime) -> RunSu
             raced = _summary_of(session, campaign.id, scheduled_for)
             assert raced is not None
             return raced
-        rows = _rows(loaded, members, scheduled_for, run_id, now)
+        rows = _rows(loaded, members, scheduled_for, run_id, now, skip)
         statement = insert(OUTREACH).on_conflict_do_nothing(index_elements=list(UNIQUE_ROW))
         for start in range(0, len(rows), CHUNK):
             session.execute(statement, rows[start : start + CHUNK])
-        counts: dict[bool, int] = {
-            bool(holdout): count
-            for holdout, count in session.execute(
-                select(OUTREACH.c.holdout, func.count())
+        counts: dict[str | None, int] = {
+            reason: count
+            for reason, count in session.execute(
+                select(OUTREACH.c.skip_reason, func.count())
                 .where(OUTREACH.c.run_id == run_id)
-                .group_by(OUTREACH.c.holdout)
+                .group_by(OUTREACH.c.skip_reason)
             )
         }
-        planned, held_out = counts.get(False, 0), counts.get(True, 0)
+        planned, held_out = counts.get(None, 0), counts.get(HOLDOUT, 0)
+        unworthy = counts.get(NOT_WORTH_IT, 0)
         session.execute(
             RUNS.update().where(RUNS.c.id == run_id).values(planned=planned, held_out=held_out)
         )
@@ -211,8 +264,9 @@ def plan_run(app: App, loaded: LoadedCampaign, scheduled_for: datetime) -> RunSu
         scheduled_for,
         planned,
         held_out,
-        len(rows) - planned - held_out,
+        len(rows) - planned - held_out - unworthy,
         created=True,
+        not_worth_it=unworthy,
     )
 
 
@@ -240,12 +294,14 @@ def _rows(
     scheduled_for: datetime,
     run_id: int,
     now: datetime,
+    not_worth: AbstractSet[int] = frozenset(),
 ) -> list[dict[str, Any]]:
     campaign = loaded.campaign
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for member in members:
         cycle = cycle_of(campaign, member, scheduled_for)
-        held = in_holdout(campaign.id, member.customer_id, campaign.holdout_share)
+        unworthy = member.customer_id in not_worth
+        held = not unworthy and in_holdout(campaign.id, member.customer_id, campaign.holdout_share)
         rows.setdefault(
             (member.customer_id, cycle),
             {
@@ -253,8 +309,8 @@ def _rows(
                 "customer_id": member.customer_id,
                 "cycle": cycle,
                 "run_id": run_id,
-                "state": SKIPPED if held else PLANNED,
-                "skip_reason": HOLDOUT if held else None,
+                "state": SKIPPED if held or unworthy else PLANNED,
+                "skip_reason": HOLDOUT if held else NOT_WORTH_IT if unworthy else None,
                 "holdout": held,
                 "channel": None,
                 "attempts": 0,

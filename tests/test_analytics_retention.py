@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.analytics.period import last_full_month, retention_over
 from bot.analytics.retention import (
     ManagerLoss,
     PeriodRetention,
@@ -16,6 +17,8 @@ from bot.analytics.retention import (
     win_back_benefit,
     worth_winning_back,
 )
+from bot.app import App
+from tests.audience_factory import add_customer, add_order, at
 
 
 def test_churn_rate() -> None:
@@ -101,3 +104,78 @@ def test_lost_share_by_manager() -> None:
         ManagerLoss("Vera", 1, 0, 0.0),
     )
     assert lost_share_by_manager([]) == ()
+
+
+# --- retention over a period, from the database (bot.analytics.period) ---
+
+MONTHS = 31 / 30.4375  # October 2026 in average months
+
+
+def small_shop(app: App) -> dict[str, int]:
+    """A shop where every multi-day buyer has a 30-day median gap (shop median 30, so a one-day
+    buyer lapses after 40 days), orders at noon UTC, 100.00 unless said:
+
+    A: 1 Jul, 31 Jul, 30 Aug, 29 Sep, 29 Oct       active on 1 Oct and 1 Nov: kept
+    B: 1 Jul, 31 Jul, 30 Aug                       63.5 days on 1 Nov > 40: lost
+    C: 10 Jan, 9 Feb, 11 Mar, 15 Oct               lapsed on 1 Oct, active on 1 Nov: returned
+    D: 10 Oct (400.00)                             new, active on 1 Nov
+    E: 1, 3, 5 Oct                                 new, own gap 2 days: lapsed on 1 Nov
+    F: 20 Sep                                      10.5 days on 1 Oct, 41.5 on 1 Nov: lost
+    G: 12 Oct, cancelled                           no customer, no order
+    """
+    days = {
+        "A": ["2026-07-01", "2026-07-31", "2026-08-30", "2026-09-29", "2026-10-29"],
+        "B": ["2026-07-01", "2026-07-31", "2026-08-30"],
+        "C": ["2026-01-10", "2026-02-09", "2026-03-11", "2026-10-15"],
+        "D": ["2026-10-10"],
+        "E": ["2026-10-01", "2026-10-03", "2026-10-05"],
+        "F": ["2026-09-20"],
+    }
+    ids = {}
+    for name, dates in days.items():
+        ids[name] = add_customer(app, name)
+        for day in dates:
+            add_order(app, ids[name], at(day), amount_minor=400_00 if name == "D" else 100_00)
+    ids["G"] = add_customer(app, "G")
+    add_order(app, ids["G"], at("2026-10-12"), status="cancelled")
+    return ids
+
+
+def test_retention_over_a_month_counts_by_the_lapse_rule(app: App) -> None:
+    small_shop(app)
+
+    r = retention_over(app.engine, at("2026-10-01", 0), at("2026-11-01", 0), margin=0.3)
+
+    assert (r.start, r.end, r.new, r.new_active) == (3, 3, 2, 1)  # A B F; A C D; D E; D
+    assert (r.kept, r.lost, r.returned) == (1, 2, 1)  # A; B F; C
+    assert r.months == pytest.approx(MONTHS)
+    assert (r.churn, r.retention) == (pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert r.monthly_churn == pytest.approx(2 / 3 / MONTHS)
+    lifetime = MONTHS * 3 / 2
+    assert r.lifetime_months == pytest.approx(lifetime)
+    # October's non-void orders: A 29, C 15, D 10 (400.00), E 1, 3, 5.
+    assert (r.orders, r.revenue_minor) == (6, 900_00)
+    assert r.average_order_minor == pytest.approx(150_00)
+    assert r.margin_per_order_minor == pytest.approx(45_00)
+    per_month = 6 / 3 / MONTHS  # per average active customer ((3 + 3) / 2)
+    assert r.orders_per_month == pytest.approx(per_month)
+    assert r.ltv_minor == pytest.approx(45_00 * per_month * lifetime)
+    # B: 3 orders over 60 days + 30 = 90 days; F: 1 order, the shop's 30 days. Both buy
+    # 30.4375 / 30 orders a month at 30.00 margin an order.
+    assert r.win_back_benefit_minor == pytest.approx(30_00 * 30.4375 / 30 * lifetime)
+
+
+def test_retention_of_an_empty_period_and_bad_input(app: App) -> None:
+    r = retention_over(app.engine, at("2026-10-01", 0), at("2026-11-01", 0))
+
+    assert (r.start, r.end, r.orders) == (0, 0, 0)
+    assert r.churn is r.lifetime_months is r.ltv_minor is r.win_back_benefit_minor is None
+    with pytest.raises(ValueError, match="start before"):
+        retention_over(app.engine, at("2026-11-01"), at("2026-10-01"))
+    with pytest.raises(ValueError, match="margin"):
+        retention_over(app.engine, at("2026-10-01"), at("2026-11-01"), margin=1.5)
+
+
+def test_last_full_month() -> None:
+    assert last_full_month(at("2026-11-22")) == (at("2026-10-01", 0), at("2026-11-01", 0))
+    assert last_full_month(at("2026-01-01", 0)) == (at("2025-12-01", 0), at("2026-01-01", 0))

@@ -21,6 +21,7 @@ from bot.clock import SystemClock
 from bot.db.models import Customer, Manager, Order
 from bot.db.outreach import CampaignRun, Outreach
 from bot.settings import Settings, get_settings
+from tests.test_analytics_retention import small_shop
 
 
 def contacted(
@@ -267,3 +268,59 @@ def test_report_managers_counts_lapsed_customers_per_manager(database: str) -> N
     ]
     assert table.exit_code == 0, table.output
     assert table.output.splitlines()[1].split() == ["Ann", "6", "6", "100.0%"]
+
+
+def test_report_retention_over_a_period_as_table_json_and_csv(database: str) -> None:
+    app = open_app(Settings(database_url=database))
+    try:
+        small_shop(app)  # hand-computed in tests/test_analytics_retention.py
+    finally:
+        app.engine.dispose()
+    runner = CliRunner()
+    period = ["report", "--retention", "--since", "2026-10-01", "--until", "2026-11-01"]
+
+    as_json = runner.invoke(cli, [*period, "--format", "json"])
+    as_csv = runner.invoke(cli, [*period, "--format", "csv", "--margin", "0.5"])
+    table = runner.invoke(cli, period)
+    default = runner.invoke(cli, ["report", "--retention", "--format", "json"])
+    bad_margin = runner.invoke(cli, [*period, "--margin", "30"])
+    alone = runner.invoke(cli, ["report", "--until", "2026-11-01"])
+
+    assert as_json.exit_code == 0, as_json.output
+    months = 31 / 30.4375
+    lifetime = months * 3 / 2
+    assert json.loads(as_json.output) == [
+        {
+            "since": "2026-10-01",
+            "until": "2026-11-01",
+            "months": round(months, 4),
+            "customers_start": 3,
+            "customers_end": 3,
+            "new": 2,
+            "new_active": 1,
+            "kept": 1,
+            "lost": 2,
+            "returned": 1,
+            "churn": 0.6667,
+            "retention": 0.3333,
+            "monthly_churn": round(2 / 3 / months, 4),
+            "lifetime_months": round(lifetime, 2),
+            "orders": 6,
+            "revenue": 900.0,
+            "orders_per_month": round(2 / months, 4),
+            "average_order": 150.0,
+            "margin": 0.3,
+            "margin_per_order": 45.0,
+            "ltv": round(45 * 2 / months * lifetime, 2),
+            "win_back_benefit": round(30 * 30.4375 / 30 * lifetime, 2),
+            "currency": "RUB",
+        }
+    ]
+    assert as_csv.exit_code == 0, as_csv.output
+    (row,) = csv.DictReader(io.StringIO(as_csv.output))
+    assert (row["lost"], row["margin"], row["margin_per_order"]) == ("2", "0.5", "75.0")
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[0].startswith("retention 2026-10-01 .. 2026-11-01")
+    assert "churn" in table.output and "66.7%" in table.output
+    assert default.exit_code == 0, default.output  # the last full month before today
+    assert bad_margin.exit_code != 0 and alone.exit_code != 0

@@ -316,7 +316,7 @@ def run(customers: int, kills: int, seed: int, folder: Path) -> dict[str, Any]:
         deadline = time.monotonic() + 60
         while _lines(log) == before and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, 0.2))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1

@@ -70,7 +70,9 @@ def row(
                 holdout=holdout,
                 script_id="winback",
                 created_at=CONTACT - (timedelta(0) if holdout else timedelta(hours=2)),
-                updated_at=CONTACT + (timedelta(days=3) if holdout else timedelta(0)),
+                contacted_at=None if holdout else CONTACT,
+                # updated_at moves with every later write: attribution must not read it.
+                updated_at=CONTACT + timedelta(days=3),
             )
         )
         for i, (offset, status) in enumerate(orders):

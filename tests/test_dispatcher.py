@@ -20,6 +20,7 @@ from bot.channel.simulated import Persona, SimulatedChannel
 from bot.clock import FixedClock
 from bot.db.models import Consent, Customer, Order
 from bot.db.outreach import Outreach
+from bot.db.tasks import ManagerTask
 from bot.dialog.library import Library, load_library
 from tests.audience_factory import T0
 
@@ -259,6 +260,16 @@ def test_marketing_by_voice_to_plus_7_goes_by_telegram_or_to_a_manager(
     for customer_id in ids[2:]:
         row = after[customer_id]
         assert (row.state, row.skip_reason, row.attempts) == ("skipped", "manager_task", 0)
+    with app.sessions() as session:
+        tasks = session.execute(
+            select(
+                ManagerTask.customer_id, ManagerTask.kind, ManagerTask.due_at, ManagerTask.note
+            ).where(ManagerTask.kind == "contact")
+        ).all()
+    assert sorted((t.customer_id, t.kind, t.due_at) for t in tasks) == [
+        (customer_id, "contact", NOW) for customer_id in sorted(ids[2:])
+    ]
+    assert all("38-FZ" in t.note for t in tasks)
 
 
 def test_a_row_left_sending_by_a_crash_is_failed_not_sent_again(

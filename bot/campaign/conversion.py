@@ -5,9 +5,8 @@ For every outreach row that counts — contacted (`done`, `in_conversation`) or 
 and within the campaign's `attribution_days` (and not after `now`) sets `converted_at` to that
 order's `placed_at`. The contact moment is:
 
-- a contacted row: its `updated_at`, the moment the dispatcher stored the delivery (the rows have
-  no separate "contacted at" column; a conversation that continues asynchronously moves it later,
-  which can only make attribution stricter);
+- a contacted row: its `contacted_at`, the moment the dispatcher stored the first delivery (a
+  conversation that continues asynchronously does not move it);
 - a holdout row: its `created_at`, when the customer would have been contacted.
 
 Holdout rows convert by exactly the same rule, so the uplift compares like with like. A converted
@@ -15,7 +14,7 @@ contacted row of a win-back campaign (audience `lapsed`) also sets `customers.wo
 is empty. Everything is two UPDATEs per campaign with correlated subqueries over integer epoch
 seconds (bot.db.types), the same SQL on SQLite and PostgreSQL; running it again changes nothing
 (only rows without `converted_at` are touched, and `won_back_at` is only set when empty).
-`updated_at` of the outreach rows is deliberately left alone: it is the contact moment.
+`converted_at` is the only column of the outreach rows this writes.
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ def attribute_conversions(app: App, now: datetime, campaigns: Iterable[Campaign]
     placed = type_coerce(Order.placed_at, BigInteger)
     anchor = case(
         (Outreach.holdout.is_(True), type_coerce(Outreach.created_at, BigInteger)),
-        else_=type_coerce(Outreach.updated_at, BigInteger),
+        else_=type_coerce(Outreach.contacted_at, BigInteger),
     )
     with app.sessions.begin() as session:
         for campaign in campaigns:

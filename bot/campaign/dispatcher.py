@@ -1,68 +1,60 @@
-"""The dispatcher: one tick claims due outreach rows and moves each through the guard and a channel.
+"""The dispatcher: each tick claims a batch of due outreach rows and takes it through the channels.
 
-A tick (`Dispatcher.tick`) does, in order:
+A tick (`Dispatcher.tick`) works on a batch, with a constant number of statements per batch:
 
 1. **Reconcile.** A row found in `sending` whose lease has expired was being talked to when its
    worker died: whether the customer got the message is unknown. It becomes `failed` with reason
-   `interrupted` and is never sent again (design decision 2: a crash never sends twice). For the
-   synchronous channels we have (the simulated one, voice) this is the only safe answer; an
-   asynchronous channel that can ask its provider what happened may refine it later.
+   `interrupted` and is never sent again (design decision 2: a crash never sends twice).
 2. **Claim**, in one short transaction: rows in `planned` or `retry` whose `next_attempt_at` is
    empty or due, and `due` rows whose lease expired (claimed but never sent: `sending` is committed
-   before any provider call), become `due` with `lease_owner` and `lease_until`. On PostgreSQL the
-   candidates are selected `FOR UPDATE SKIP LOCKED`, so any number of workers can tick at once; on
-   SQLite (one writer) the UPDATE's own WHERE on the state guards the claim.
-3. **Decide and send**, row by row: the guard (`bot.campaign.guard.decide`) gets the customer, the
-   consent ledger's entries in force and the customer's other contacts, at the moment of sending.
-   `Send` commits the row as `sending` (channel, attempts + 1, script version) *before* the channel
-   is called, then stores the `Delivery`; `Defer` puts it back to `planned` with
-   `next_attempt_at`; `Skip` tries the next channel of the campaign (an opt-out or a flag closes
-   the row at once); `Reroute("telegram")` decides again for Telegram; `Reroute("manager_task")`
-   closes the row as `skipped` with reason `manager_task` (manager tasks are not modelled yet).
+   before any provider call), become `due` under this worker's lease. On PostgreSQL the candidates
+   are selected `FOR UPDATE SKIP LOCKED`, so any number of workers can tick at once; on SQLite (one
+   writer) the UPDATE's own WHERE on the state guards the claim.
+3. **Decide** (`bot.campaign.route`, the pure guard over the campaign's channels) for every row,
+   with what `bot.campaign.people` read in bulk at the moment of sending: the customer, the consent
+   ledger in force and the contacts by every campaign. One customer gets at most one conversation
+   per tick: their rows are taken in campaign priority order, and once one is sent the others are
+   released to the next tick, where the contact just made counts against the frequency cap.
+4. **Commit the decisions** in one transaction: `Send` rows become `sending` (channel, attempts + 1,
+   script version) *before* any channel is called; `Defer` puts a row back to `planned` with
+   `next_attempt_at`; a skip or a manager reroute closes the row. Each UPDATE is conditioned on the
+   state and on this worker's lease, and a read-back tells which rows really moved: a row another
+   worker took over is left alone (`lost`).
+5. **Talk**: the channels are called concurrently (at most `concurrency` at once) while a
+   background task renews the lease of the rows in flight, so a long call is not reconciled.
+6. **Store** every delivery in one transaction: `done` / `in_conversation` with the outcome, the
+   conversation and `contacted_at`; `retry` per the campaign's attempts policy; `failed`. The
+   customer's `last_contacted_at` (and `opted_out_at` when they opted out) and, for post-order
+   feedback, the order's `feedback_requested_at` are written with it.
 
-Every state change is an UPDATE conditioned on the state the dispatcher read and on its lease,
-checked with `can_move`: a final state (`done`, `failed`, `skipped`) is never overwritten, and a row
-another worker took over is left alone.
+A crash between 4 and 6 leaves the batch in `sending`: reconciled as `interrupted`, never resent.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.app import App
 from bot.campaign.definition import Campaign, Retry
 from bot.campaign.definition import Channel as ChannelName
-from bot.campaign.guard import (
-    MANAGER_TASK,
-    ConsentEntry,
-    ContactRecord,
-    Decision,
-    Defer,
-    GuardPolicy,
-    Reason,
-    Recipient,
-    Reroute,
-    Send,
-    SendRequest,
-    Skip,
-    consents_in_force,
-    decide,
-)
+from bot.campaign.guard import MANAGER_TASK, Defer, GuardPolicy, Send, Skip
 from bot.campaign.loader import LoadedCampaign
+from bot.campaign.people import CHUNK, Person, load_people
+from bot.campaign.route import route
 from bot.campaign.states import (
     DONE,
     DUE,
     FAILED,
-    FINAL,
     IN_CONVERSATION,
     PLANNED,
     RETRY,
@@ -70,20 +62,27 @@ from bot.campaign.states import (
     SKIPPED,
     can_move,
 )
-from bot.campaign.window import SendingWindow
+from bot.campaign.tasks import (
+    TaskSpec,
+    answers_as_records,
+    insert_tasks,
+    rerouted_contact,
+    tasks_from_conversation,
+)
 from bot.channel.base import Channel, Contact, Delivery, Status
-from bot.db.models import VOID_ORDER_STATUSES, Consent, Customer, Order
+from bot.customers.zone import customer_zone
+from bot.db.models import Customer, Order
 from bot.db.outreach import Outreach
-from bot.dialog.context import Plain
+from bot.dialog.events import Action
 from bot.dialog.library import Library
 
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted"
 """skip_reason of a row found in `sending` with an expired lease: delivery unknown, not resent."""
-WEEKDAY_NUMBERS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
-CONTACTED = (DONE, IN_CONVERSATION)
-"""States of rows that count as a contact for the frequency cap."""
+UNREACHABLE = Status.UNREACHABLE.value
+"""skip_reason of a row whose channel could not reach the customer: the next channel is tried."""
+OUTREACH = cast(Table, Outreach.__table__)
 
 
 @dataclass
@@ -99,6 +98,8 @@ class TickSummary:
     failed: int = 0
     skipped: int = 0
     deferred: int = 0
+    released: int = 0
+    """Rows put back for the next tick because their customer is being contacted by another."""
     lost: int = 0
     """Rows whose lease another worker took over before this one wrote: left alone."""
     reasons: dict[str, int] = field(default_factory=dict)
@@ -108,15 +109,49 @@ class TickSummary:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
-def sending_window(campaign: Campaign) -> SendingWindow:
-    window = campaign.window
-    return SendingWindow(
-        weekdays=frozenset(WEEKDAY_NUMBERS[day] for day in window.weekdays),
-        start=window.start,
-        end=window.end,
-        holidays=frozenset(window.holidays),
-        skip_holidays=window.skip_holidays,
-    )
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this worker holds in `due`, as read by the claim."""
+
+    id: int
+    campaign_id: str
+    customer_id: int
+    cycle: str
+    channel: str | None
+    """The channel of the previous attempt, if any."""
+    skip_reason: str | None
+    """Why the previous attempt did not finish (`unreachable`, `no_answer`, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One intended state change of a claimed row."""
+
+    row: Claimed
+    state: str
+    values: Mapping[str, Any]
+    task: TaskSpec | None = None
+    """A manager task to open with the move (a contact the guard handed to a manager)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Talk:
+    """A row committed as `sending`: the conversation to hold."""
+
+    row: Claimed
+    campaign: Campaign
+    channel: ChannelName
+    contact: Contact
+    zone: tzinfo
+    """The customer's zone: a callback time they said is read in it."""
+    attempts: int = 0
+    """The row's attempts, this one included (read back after `sending` is committed)."""
+
+
+@dataclass
+class Plan:
+    talks: list[Talk] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -131,9 +166,12 @@ class Dispatcher:
         policy: GuardPolicy,
         worker_id: str,
         lease_seconds: int = 60,
+        concurrency: int = 50,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        if concurrency <= 0:
+            raise ValueError(f"concurrency must be positive, got {concurrency}")
         self.app = app
         self.campaigns = campaigns
         self.library = library
@@ -141,15 +179,28 @@ class Dispatcher:
         self.policy = policy
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
+        self.concurrency = concurrency
 
     async def tick(self, limit: int = 100) -> TickSummary:
         summary = TickSummary()
         summary.reconciled = self._reconcile()
         claimed = self._claim(limit)
         summary.claimed = len(claimed)
-        for row_id in claimed:
-            await self._dispatch(row_id, summary)
+        if not claimed:
+            return summary
+        now = self.app.clock.now()
+        with self.app.sessions() as session:
+            people = self.people(session, {row.customer_id for row in claimed}, now)
+        plan = self._plan(claimed, people, now)
+        talks = self._commit(plan, now, summary)
+        deliveries = await self._talk(talks)
+        self._store(talks, deliveries, summary)
         return summary
+
+    def people(self, session: Session, customer_ids: set[int], now: datetime) -> dict[int, Person]:
+        """What the guard and the scripts get for these customers, read at `now`."""
+        company = self.app.settings.company_name
+        return load_people(session, customer_ids, self.campaigns, company, now)
 
     # --- claiming ---
 
@@ -183,249 +234,352 @@ class Dispatcher:
             and_(Outreach.state == DUE, Outreach.lease_until < now),
         )
 
-    def _claim(self, limit: int) -> list[int]:
+    def _candidates(self, session: Session, now: datetime, limit: int) -> list[int]:
+        """Up to `limit` claimable ids: expired claims, then rows whose time has come (oldest
+        first), then new rows (by id). Three queries, each an index range on (state,
+        next_attempt_at), so a claim does not scan the queue's history."""
+        postgres = session.get_bind().dialect.name == "postgresql"
+        queries = (
+            select(Outreach.id)
+            .where(Outreach.state == DUE, Outreach.lease_until < now)
+            .order_by(Outreach.id),
+            select(Outreach.id)
+            .where(Outreach.state.in_((PLANNED, RETRY)), Outreach.next_attempt_at <= now)
+            .order_by(Outreach.next_attempt_at, Outreach.id),
+            select(Outreach.id)
+            .where(Outreach.state == PLANNED, Outreach.next_attempt_at.is_(None))
+            .order_by(Outreach.id),
+        )
+        ids: list[int] = []
+        for query in queries:
+            if len(ids) >= limit:
+                break
+            query = query.limit(limit - len(ids))
+            if postgres:
+                query = query.with_for_update(skip_locked=True)
+            ids += session.scalars(query)
+        return ids
+
+    def _claim(self, limit: int) -> list[Claimed]:
         now = self.app.clock.now()
         until = now + self.lease
         with self.app.sessions.begin() as session:
-            query = (
-                select(Outreach.id)
-                .where(self._claimable(now))
-                .order_by(Outreach.next_attempt_at, Outreach.id)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = list(session.scalars(query))
+            ids = self._candidates(session, now, limit)
             if not ids:
                 return []
-            session.execute(
+            claimed = session.execute(
                 update(Outreach)
                 .where(Outreach.id.in_(ids), self._claimable(now))
                 .values(state=DUE, lease_owner=self.worker_id, lease_until=until, updated_at=now)
+                .returning(
+                    Outreach.id,
+                    Outreach.campaign_id,
+                    Outreach.customer_id,
+                    Outreach.cycle,
+                    Outreach.channel,
+                    Outreach.skip_reason,
+                )
                 .execution_options(synchronize_session=False)
             )
-            return list(
-                session.scalars(
-                    select(Outreach.id)
-                    .where(
-                        Outreach.id.in_(ids),
-                        Outreach.state == DUE,
-                        Outreach.lease_owner == self.worker_id,
-                        Outreach.lease_until == until,
-                    )
-                    .order_by(Outreach.id)
-                )
-            )
+            return sorted((Claimed(*row) for row in claimed), key=lambda row: row.id)
 
-    def _move(self, row_id: int, current: str, target: str, **values: Any) -> bool:
-        """Move a row this worker holds from `current` to `target`; False when it is not so."""
-        assert current not in FINAL, f"a final state ({current}) is never changed"
-        assert can_move(current, target), f"outreach cannot move {current} -> {target}"
-        now = self.app.clock.now()
-        with self.app.sessions.begin() as session:
-            result = session.execute(
-                update(Outreach)
-                .where(
-                    Outreach.id == row_id,
-                    Outreach.state == current,
-                    Outreach.lease_owner == self.worker_id,
-                )
-                .values(state=target, updated_at=now, **values)
-                .execution_options(synchronize_session=False)
-            )
-            moved: int = result.rowcount  # type: ignore[attr-defined]
-        return moved == 1
+    # --- deciding ---
 
-    # --- one row ---
+    def _plan(
+        self, claimed: Sequence[Claimed], people: Mapping[int, Person], now: datetime
+    ) -> Plan:
+        plan = Plan()
+        by_customer: dict[int, list[Claimed]] = defaultdict(list)
+        for row in claimed:
+            by_customer[row.customer_id].append(row)
+        for customer_id, rows in by_customer.items():
+            rows.sort(key=lambda row: (self._priority(row.campaign_id), row.id))
+            person = people.get(customer_id)
+            talking = False
+            for row in rows:
+                loaded = self.campaigns.get(row.campaign_id)
+                if person is None or loaded is None:
+                    # A customer deleted, or a campaign removed or renamed since planning.
+                    reason = "unknown_customer" if person is None else "unknown_campaign"
+                    plan.moves.append(self._closing(row, SKIPPED, reason))
+                elif talking:
+                    plan.moves.append(Move(row, PLANNED, {"next_attempt_at": now}))
+                else:
+                    talking = self._plan_row(plan, row, loaded.campaign, person, now)
+        return plan
 
-    async def _dispatch(self, row_id: int, summary: TickSummary) -> None:
-        now = self.app.clock.now()
-        with self.app.sessions() as session:
-            row = session.get(Outreach, row_id)
-            assert row is not None
-            customer = session.get(Customer, row.customer_id)
-            assert customer is not None
-            loaded = self.campaigns.get(row.campaign_id)
-            if loaded is None:
-                # A campaign removed or renamed since planning: nothing to send with.
-                self._close(row_id, SKIPPED, "unknown_campaign", summary)
-                return
-            campaign = loaded.campaign
-            recipient = self._recipient(session, customer, row_id)
-            context = self._context(session, customer)
-        decision = self._decide(recipient, campaign, now)
+    def _priority(self, campaign_id: str) -> int:
+        loaded = self.campaigns.get(campaign_id)
+        return loaded.campaign.priority if loaded is not None else 0
+
+    def _plan_row(
+        self, plan: Plan, row: Claimed, campaign: Campaign, person: Person, now: datetime
+    ) -> bool:
+        """Add what to do with `row` to `plan`; True when it is a conversation."""
+        skip: list[str] = []
+        if row.skip_reason == UNREACHABLE and row.channel in campaign.channels:
+            # The previous attempt's channel could not reach the customer: the ones after it.
+            for channel in campaign.channels:
+                skip.append(channel)
+                if channel == row.channel:
+                    break
+        decision = route(person.recipient, campaign, self.policy, now, self.channels, skip)
         if isinstance(decision, Send):
-            await self._send(row_id, customer, campaign, decision.channel, context, summary)
-            return
+            contact = self._contact(campaign, decision.channel, person)
+            if contact is None:
+                plan.moves.append(self._closing(row, FAILED, "no_script"))
+                return False
+            recipient = person.recipient
+            zone = customer_zone(recipient.time_zone, recipient.phone, campaign.schedule.time_zone)
+            plan.talks.append(Talk(row, campaign, decision.channel, contact, zone))
+            return True
         if isinstance(decision, Defer):
-            if self._move(
-                row_id,
-                DUE,
-                PLANNED,
-                next_attempt_at=decision.until,
-                lease_owner=None,
-                lease_until=None,
-                skip_reason=None,
-            ):
-                summary.deferred += 1
-                summary.count(decision.reason.value)
-                logger.info(
-                    "dispatcher: row %s deferred until %s: %s",
-                    row_id,
-                    decision.until.isoformat(),
-                    decision.text,
-                )
-            else:
-                summary.lost += 1
-            return
-        reason = decision.reason.value if isinstance(decision, Skip) else MANAGER_TASK
-        # Manager tasks are not modelled yet: a row the guard hands to a manager is closed as
-        # `skipped`/manager_task so the report can count it.
-        self._close(row_id, SKIPPED, reason, summary)
-
-    def _decide(self, recipient: Recipient, campaign: Campaign, now: datetime) -> Decision:
-        """The guard over the campaign's channels in order; Skip moves on, Reroute decides again."""
-        order: tuple[ChannelName, ...] = campaign.channels
-        tried: set[str] = set()
-        last: Decision | None = None
-        queue: list[ChannelName] = list(order)
-        while queue:
-            channel = queue.pop(0)
-            if channel in tried:
-                continue
-            tried.add(channel)
-            request = SendRequest(
-                campaign_id=campaign.id,
-                purpose=campaign.purpose,
-                channel=channel,
-                channels_in_order=order,
-                window=sending_window(campaign),
-                campaign_time_zone=campaign.schedule.time_zone,
-                cap_days=campaign.frequency_cap.days,
-                cap_exempt=campaign.frequency_cap.exempt,
+            logger.info(
+                "dispatcher: row %s deferred until %s: %s",
+                row.id,
+                decision.until.isoformat(),
+                decision.text,
             )
-            decision = decide(recipient, request, self.policy, now)
-            if isinstance(decision, Send) and channel not in self.channels:
-                last = Skip(Reason.NO_ADDRESS, f"no {channel} channel is configured")
-                continue
-            if isinstance(decision, Send | Defer):
-                return decision
-            if isinstance(decision, Skip):
-                if decision.reason in (Reason.OPTED_OUT, Reason.FLAGGED):
-                    return decision
-                last = decision
-                continue
-            if decision.to == MANAGER_TASK or decision.to in tried:
-                return Reroute(MANAGER_TASK, decision.reason, decision.text)
-            queue.insert(0, decision.to)
-            last = decision
-        assert last is not None, "a campaign lists at least one channel"
-        return last
+            values = {"next_attempt_at": decision.until, "skip_reason": decision.reason.value}
+            plan.moves.append(Move(row, PLANNED, values))
+            return False
+        if isinstance(decision, Skip):
+            plan.moves.append(self._closing(row, SKIPPED, decision.reason.value))
+            return False
+        assert decision.to == MANAGER_TASK
+        # A contact the guard hands to a manager: the row is closed, a manager task opened.
+        task = rerouted_contact(
+            customer_id=row.customer_id,
+            outreach_id=row.id,
+            campaign_id=row.campaign_id,
+            reason=decision.text,
+            now=now,
+        )
+        plan.moves.append(Move(row, SKIPPED, {"skip_reason": MANAGER_TASK}, task))
+        return False
 
-    async def _send(
-        self,
-        row_id: int,
-        customer: Customer,
-        campaign: Campaign,
-        channel_name: ChannelName,
-        context: Mapping[str, Plain],
-        summary: TickSummary,
-    ) -> None:
-        locale = customer.locale or self.app.settings.default_locale
+    def _contact(self, campaign: Campaign, channel: ChannelName, person: Person) -> Contact | None:
+        default = self.app.settings.default_locale
+        locale = person.locale or default
         key = (campaign.script, locale)
         if key not in self.library.scripts:
-            key = (campaign.script, self.app.settings.default_locale)
+            key = (campaign.script, default)
         script = self.library.scripts.get(key)
         pack = self.library.packs.get(key[1])
         if script is None or pack is None:
-            self._close(row_id, FAILED, "no_script", summary)
-            return
-        address = (
-            str(customer.telegram_chat_id) if channel_name == "telegram" else customer.phone or ""
-        )
-        now = self.app.clock.now()
-        # Committed before the provider call (design decision 2): a crash after this line leaves
-        # the row in `sending`, which the next tick reconciles instead of sending again.
-        with self.app.sessions.begin() as session:
-            result = session.execute(
-                update(Outreach)
+            return None
+        recipient = person.recipient
+        address = str(recipient.telegram_chat_id) if channel == "telegram" else recipient.phone
+        return Contact(recipient.customer_id, key[1], address or "", script, pack, person.context)
+
+    @staticmethod
+    def _closing(row: Claimed, state: str, reason: str) -> Move:
+        return Move(row, state, {"skip_reason": reason})
+
+    # --- writing ---
+
+    def _apply(self, session: Session, current: str, moves: Sequence[Move], now: datetime) -> None:
+        """UPDATE each row from `current` to its move's state, if this worker still holds it."""
+        by_shape: dict[tuple[str, tuple[str, ...]], list[Move]] = defaultdict(list)
+        for move in moves:
+            assert can_move(current, move.state), f"outreach cannot move {current} -> {move.state}"
+            by_shape[(move.state, tuple(sorted(move.values)))].append(move)
+        for (state, names), group in by_shape.items():
+            values: dict[str, Any] = {"state": state, "updated_at": now}
+            values.update({name: bindparam(f"b_{name}") for name in names})
+            if state not in (DUE, SENDING):
+                values.update(lease_owner=None, lease_until=None)
+            statement = (
+                update(OUTREACH)
                 .where(
-                    Outreach.id == row_id,
-                    Outreach.state == DUE,
-                    Outreach.lease_owner == self.worker_id,
+                    OUTREACH.c.id == bindparam("b_id"),
+                    OUTREACH.c.state == current,
+                    OUTREACH.c.lease_owner == self.worker_id,
                 )
-                .values(
-                    state=SENDING,
-                    channel=channel_name,
-                    attempts=Outreach.attempts + 1,
-                    script_version=script.version,
-                    lease_until=now + self.lease,
-                    next_attempt_at=None,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+                .values(values)
             )
-            claimed: int = result.rowcount  # type: ignore[attr-defined]
-            attempts = session.scalar(select(Outreach.attempts).where(Outreach.id == row_id))
-        if claimed != 1 or attempts is None:
-            summary.lost += 1
-            return
-        contact = Contact(customer.id, key[1], address, script, pack, context)
-        summary.sent += 1
+            params = [
+                {"b_id": move.row.id, **{f"b_{name}": move.values[name] for name in names}}
+                for move in group
+            ]
+            session.connection().execute(statement, params)
+
+    def _landed(self, session: Session, moves: Sequence[Move]) -> dict[int, int]:
+        """Row id -> attempts, for the `moves` whose row is now in the move's state (and leased to
+        this worker, when the state is leased)."""
+        wanted = {move.row.id: move.state for move in moves}
+        landed: dict[int, int] = {}
+        ids = list(wanted)
+        for start in range(0, len(ids), CHUNK):
+            for row_id, state, owner, attempts in session.execute(
+                select(Outreach.id, Outreach.state, Outreach.lease_owner, Outreach.attempts).where(
+                    Outreach.id.in_(ids[start : start + CHUNK])
+                )
+            ):
+                leased = state in (DUE, SENDING)
+                if state == wanted[row_id] and (not leased or owner == self.worker_id):
+                    landed[row_id] = attempts
+        return landed
+
+    def _commit(self, plan: Plan, now: datetime, summary: TickSummary) -> list[Talk]:
+        """Commit every decision in one transaction; the talks whose rows are now `sending`."""
+        sending = [
+            Move(
+                talk.row,
+                SENDING,
+                {
+                    "channel": talk.channel,
+                    "script_version": talk.contact.script.version,
+                    "lease_until": now + self.lease,
+                    "next_attempt_at": None,
+                },
+            )
+            for talk in plan.talks
+        ]
+        moves = [*plan.moves, *sending]
+        with self.app.sessions.begin() as session:
+            self._apply(session, DUE, moves, now)
+            if sending:
+                session.execute(
+                    update(Outreach)
+                    .where(
+                        Outreach.id.in_([talk.row.id for talk in plan.talks]),
+                        Outreach.state == SENDING,
+                        Outreach.lease_owner == self.worker_id,
+                    )
+                    .values(attempts=Outreach.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+            landed = self._landed(session, moves)
+            tasks = [m.task for m in plan.moves if m.task is not None and m.row.id in landed]
+            insert_tasks(session, tasks, now)
+        for move in plan.moves:
+            if move.row.id not in landed:
+                summary.lost += 1
+            elif move.state == PLANNED and "skip_reason" not in move.values:
+                summary.released += 1
+            elif move.state == PLANNED:
+                summary.deferred += 1
+                summary.count(str(move.values["skip_reason"]))
+            else:
+                summary.skipped += move.state == SKIPPED
+                summary.failed += move.state == FAILED
+                summary.count(str(move.values["skip_reason"]))
+        talks = [
+            replace(talk, attempts=landed[talk.row.id])
+            for talk in plan.talks
+            if talk.row.id in landed
+        ]
+        summary.lost += len(plan.talks) - len(talks)
+        return talks
+
+    # --- talking ---
+
+    async def _talk(self, talks: Sequence[Talk]) -> list[Delivery]:
+        if not talks:
+            return []
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(talk: Talk) -> Delivery:
+            async with gate:
+                try:
+                    return await self.channels[talk.channel].start_conversation(talk.contact)
+                except Exception as error:  # a channel bug must not lose the row: retried
+                    logger.exception(
+                        "dispatcher: channel %s raised for row %s", talk.channel, talk.row.id
+                    )
+                    return Delivery.failed(f"{type(error).__name__}: {error}", retryable=True)
+
+        renewal = asyncio.create_task(self._renew_leases([talk.row.id for talk in talks]))
         try:
-            delivery = await self.channels[channel_name].start_conversation(contact)
-        except Exception as error:  # a channel bug must not lose the row: it is retried by policy
-            logger.exception("dispatcher: channel %s raised for row %s", channel_name, row_id)
-            delivery = Delivery.failed(f"{type(error).__name__}: {error}", retryable=True)
-        self._store(row_id, customer.id, campaign, delivery, attempts, summary)
+            return list(await asyncio.gather(*(one(talk) for talk in talks)))
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _renew_leases(self, ids: list[int]) -> None:
+        """Every third of a lease, push the lease of this batch's `sending` rows forward."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            now = self.app.clock.now()
+            with self.app.sessions.begin() as session:
+                session.execute(
+                    update(Outreach)
+                    .where(
+                        Outreach.id.in_(ids),
+                        Outreach.state == SENDING,
+                        Outreach.lease_owner == self.worker_id,
+                    )
+                    .values(lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+
+    # --- storing ---
 
     def _store(
-        self,
-        row_id: int,
-        customer_id: int,
-        campaign: Campaign,
-        delivery: Delivery,
-        attempts: int,
-        summary: TickSummary,
+        self, talks: Sequence[Talk], deliveries: Sequence[Delivery], summary: TickSummary
     ) -> None:
         now = self.app.clock.now()
-        conversation = json.loads(delivery.state.to_json()) if delivery.state is not None else None
-        done = {"lease_owner": None, "lease_until": None, "conversation": conversation}
-        if delivery.status in (Status.DELIVERED, Status.IN_CONVERSATION):
-            target = DONE if delivery.status == Status.DELIVERED else IN_CONVERSATION
-            if not self._move(row_id, SENDING, target, outcome=delivery.outcome, **done):
+        summary.sent += len(talks)
+        moves = [
+            self._outcome_move(talk, delivery, now)
+            for talk, delivery in zip(talks, deliveries, strict=True)
+        ]
+        with self.app.sessions.begin() as session:
+            self._apply(session, SENDING, moves, now)
+            landed = self._landed(session, moves)
+            contacted = [
+                (talk, delivery)
+                for talk, delivery, move in zip(talks, deliveries, moves, strict=True)
+                if move.row.id in landed and move.state in (DONE, IN_CONVERSATION)
+            ]
+            self._contacted(session, contacted, now)
+            insert_tasks(session, self._tasks(contacted, now), now)
+        for talk, delivery, move in zip(talks, deliveries, moves, strict=True):
+            if move.row.id not in landed:
                 summary.lost += 1
-                return
-            self._contacted(customer_id, campaign, row_id, delivery, now)
-            if target == DONE:
+            elif move.state == DONE:
                 summary.done += 1
-            else:
+            elif move.state == IN_CONVERSATION:
                 summary.in_conversation += 1
-            return
-        policy = self._retry_policy(campaign, delivery)
-        reason = delivery.status.value
-        if policy is not None and attempts <= policy.max:
-            moved = self._move(
-                row_id,
-                SENDING,
-                RETRY,
-                next_attempt_at=now + timedelta(minutes=policy.delay_minutes),
-                skip_reason=reason,
-                **done,
-            )
-            if moved:
-                summary.retry += 1
-                summary.count(reason)
             else:
-                summary.lost += 1
-            return
-        if delivery.reason:
-            logger.info("dispatcher: row %s failed: %s (%s)", row_id, reason, delivery.reason)
-        if self._move(row_id, SENDING, FAILED, skip_reason=reason, **done):
-            summary.failed += 1
-            summary.count(reason)
-        else:
-            summary.lost += 1
+                reason = str(move.values["skip_reason"])
+                if delivery.reason:
+                    logger.info(
+                        "dispatcher: row %s %s: %s (%s)",
+                        talk.row.id,
+                        move.state,
+                        reason,
+                        delivery.reason,
+                    )
+                summary.retry += move.state == RETRY
+                summary.failed += move.state == FAILED
+                summary.count(reason)
+
+    def _outcome_move(self, talk: Talk, delivery: Delivery, now: datetime) -> Move:
+        conversation = delivery.state.to_dict() if delivery.state is not None else None
+        if delivery.status in (Status.DELIVERED, Status.IN_CONVERSATION):
+            state = DONE if delivery.status == Status.DELIVERED else IN_CONVERSATION
+            values = {
+                "outcome": delivery.outcome,
+                "conversation": conversation,
+                "contacted_at": now,
+                "skip_reason": None,
+            }
+            return Move(talk.row, state, values)
+        reason = delivery.status.value
+        base = {"conversation": conversation, "skip_reason": reason}
+        if delivery.status == Status.UNREACHABLE:
+            channels = talk.campaign.channels
+            if channels.index(talk.channel) + 1 < len(channels):
+                return Move(talk.row, RETRY, {**base, "next_attempt_at": now})
+            return Move(talk.row, FAILED, base)
+        policy = self._retry_policy(talk.campaign, delivery)
+        if policy is not None and talk.attempts <= policy.max:
+            later = now + timedelta(minutes=policy.delay_minutes)
+            return Move(talk.row, RETRY, {**base, "next_attempt_at": later})
+        return Move(talk.row, FAILED, base)
 
     @staticmethod
     def _retry_policy(campaign: Campaign, delivery: Delivery) -> Retry | None:
@@ -438,98 +592,60 @@ class Dispatcher:
             return attempts.voicemail
         if delivery.status == Status.FAILED and delivery.retryable:
             return attempts.failed
-        return None  # unreachable, or a failure that will not get better
+        return None  # a failure that will not get better
+
+    @staticmethod
+    def _tasks(contacted: Sequence[tuple[Talk, Delivery]], now: datetime) -> list[TaskSpec]:
+        """Callbacks, handoffs and detractors of the conversations that finished."""
+        specs: list[TaskSpec] = []
+        for talk, delivery in contacted:
+            if delivery.state is None or not delivery.finished:
+                continue
+            specs += tasks_from_conversation(
+                customer_id=talk.row.customer_id,
+                outreach_id=talk.row.id,
+                campaign_id=talk.row.campaign_id,
+                records=answers_as_records(delivery.state.answers),
+                outcome=delivery.outcome,
+                actions=[output for output in delivery.outputs if isinstance(output, Action)],
+                zone=talk.zone,
+                now=now,
+            )
+        return specs
 
     def _contacted(
-        self, customer_id: int, campaign: Campaign, row_id: int, delivery: Delivery, now: datetime
+        self, session: Session, contacted: Sequence[tuple[Talk, Delivery]], now: datetime
     ) -> None:
-        with self.app.sessions.begin() as session:
-            values: dict[str, Any] = {"last_contacted_at": now, "updated_at": now}
-            if delivery.outcome == "opted_out":
-                values["opted_out_at"] = now
-            session.execute(update(Customer).where(Customer.id == customer_id).values(**values))
-            if campaign.audience.kind == "post-order":
-                cycle = session.scalar(select(Outreach.cycle).where(Outreach.id == row_id))
-                session.execute(
-                    update(Order)
-                    .where(
-                        Order.external_id == cycle,
-                        Order.customer_id == customer_id,
-                        Order.feedback_requested_at.is_(None),
-                    )
-                    .values(feedback_requested_at=now)
-                )
-
-    def _close(self, row_id: int, state: str, reason: str, summary: TickSummary) -> None:
-        if self._move(row_id, DUE, state, skip_reason=reason, lease_owner=None, lease_until=None):
-            if state == SKIPPED:
-                summary.skipped += 1
-            else:
-                summary.failed += 1
-            summary.count(reason)
-        else:
-            summary.lost += 1
-
-    # --- what the guard and the script get ---
-
-    def _recipient(self, session: Session, customer: Customer, row_id: int) -> Recipient:
-        entries = session.execute(
-            select(Consent.channel, Consent.purpose, Consent.granted, Consent.at, Consent.source)
-            .where(Consent.customer_id == customer.id)
-            .order_by(Consent.at, Consent.id)
+        """The customer's `last_contacted_at` / `opted_out_at`, the order's feedback request."""
+        if not contacted:
+            return
+        customer_ids = sorted({talk.row.customer_id for talk, _ in contacted})
+        session.execute(
+            update(Customer)
+            .where(Customer.id.in_(customer_ids))
+            .values(last_contacted_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        consents = consents_in_force(
-            (channel, purpose, ConsentEntry(granted, at, source))
-            for channel, purpose, granted, at, source in entries
-        )
-        contacts: list[ContactRecord] = []
-        for campaign_id, at in session.execute(
-            select(Outreach.campaign_id, Outreach.updated_at).where(
-                Outreach.customer_id == customer.id,
-                Outreach.id != row_id,
-                Outreach.state.in_(CONTACTED),
+        opted_out = [talk.row.customer_id for talk, d in contacted if d.outcome == "opted_out"]
+        if opted_out:
+            session.execute(
+                update(Customer)
+                .where(Customer.id.in_(opted_out), Customer.opted_out_at.is_(None))
+                .values(opted_out_at=now)
+                .execution_options(synchronize_session=False)
             )
-        ):
-            other = self.campaigns.get(campaign_id)
-            if other is None:  # an unknown campaign counts as marketing, against the cap
-                contacts.append(ContactRecord(at, campaign_id, "marketing"))
-            else:
-                contacts.append(
-                    ContactRecord(
-                        at,
-                        campaign_id,
-                        other.campaign.purpose,
-                        other.campaign.frequency_cap.exempt,
-                    )
-                )
-        return Recipient(
-            customer_id=customer.id,
-            phone=customer.phone,
-            time_zone=customer.time_zone,
-            opted_out_at=customer.opted_out_at,
-            flagged=customer.flagged,
-            telegram_chat_id=customer.telegram_chat_id,
-            consents=consents,
-            last_contacts=tuple(contacts),
+        # Post-order feedback: the order is the row's cycle (external ids are unique).
+        feedback = sorted(
+            talk.row.cycle for talk, _ in contacted if talk.campaign.audience.kind == "post-order"
         )
-
-    def _context(self, session: Session, customer: Customer) -> dict[str, Plain]:
-        first_name = customer.first_name or (customer.name or "").split(" ")[0] or None
-        context: dict[str, Plain] = {
-            "customer_id": customer.id,
-            "first_name": first_name,
-            "company_name": self.app.settings.company_name,
-        }
-        last = session.execute(
-            select(Order.external_id, Order.placed_at, Order.amount_minor)
-            .where(Order.customer_id == customer.id, Order.status.not_in(VOID_ORDER_STATUSES))
-            .order_by(Order.placed_at.desc(), Order.id.desc())
-            .limit(1)
-        ).first()
-        if last is not None:
-            external_id, placed_at, amount_minor = last
-            context["order_number"] = external_id
-            context["last_order_date"] = placed_at.date()
-            context["last_order_amount"] = Decimal(amount_minor) / 100
-            context["days_since_last_order"] = (self.app.clock.now() - placed_at).days
-        return context
+        if feedback:
+            session.execute(
+                update(Order)
+                .where(
+                    Order.external_id.in_(feedback),
+                    Order.customer_id.in_(customer_ids),
+                    Order.feedback_requested_at.is_(None),
+                )
+                .values(feedback_requested_at=now)
+                .execution_options(synchronize_session=False)
+            )

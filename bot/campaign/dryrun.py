@@ -16,23 +16,23 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.app import App
-from bot.campaign.dispatcher import Dispatcher
 from bot.campaign.guard import Defer, GuardPolicy, Reason, Send, Skip
 from bot.campaign.loader import LoadedCampaign
-from bot.campaign.planner import cycle_of, in_holdout, select_cohort
+from bot.campaign.people import Person, load_people
+from bot.campaign.planner import NOT_WORTH_IT, cycle_of, in_holdout, not_worth_it, select_cohort
+from bot.campaign.route import route
 from bot.channel.base import Channel
 from bot.customers.zone import customer_zone
-from bot.db.models import Customer
 from bot.db.outreach import Outreach
-from bot.dialog.library import Library
 
 SEND = "send"
 DEFERRED = "deferred"
 CAPPED = "capped"
 HELD_OUT = "held out"
+NOT_WORTH = "not worth it"
 BLOCKED = "blocked"
 ALREADY_PLANNED = "already planned"
-ORDER = (SEND, DEFERRED, CAPPED, HELD_OUT, BLOCKED, ALREADY_PLANNED)
+ORDER = (SEND, DEFERRED, CAPPED, NOT_WORTH, HELD_OUT, BLOCKED, ALREADY_PLANNED)
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,8 @@ def dry_run(
     """What a run of `loaded` planned at `at` and sent at once would do; reads only."""
     campaign = loaded.campaign
     members = select_cohort(app, campaign, at)
-    judge = Dispatcher(
-        app, {campaign.id: loaded}, Library(), channels, policy or GuardPolicy(), "dry-run"
-    )
+    unworthy = not_worth_it(app, campaign, members, at)
+    policy = policy or GuardPolicy()
     result = DryRun(campaign.id, at)
     seen: set[tuple[int, str]] = set()
     with app.sessions() as session:
@@ -81,27 +80,38 @@ def dry_run(
                 )
             )
         }
+        people = load_people(
+            session,
+            [member.customer_id for member in members],
+            {campaign.id: loaded},
+            app.settings.company_name,
+            at,
+        )
         for member in members:
             cycle = cycle_of(campaign, member, at)
             key = (member.customer_id, cycle)
-            if key in seen:
+            if key in seen or member.customer_id not in people:
                 continue
             seen.add(key)
-            customer = session.get(Customer, member.customer_id)
-            assert customer is not None
+            person = people[member.customer_id]
 
-            def line(decision: str, detail: str, who: Customer = customer) -> DryRunLine:
-                return DryRunLine(who.id, who.external_id, who.name, decision, detail)
+            def line(decision: str, detail: str, who: Person = person) -> DryRunLine:
+                customer_id = who.recipient.customer_id
+                return DryRunLine(customer_id, who.external_id, who.name, decision, detail)
 
             if key in existing:
                 result.lines.append(line(ALREADY_PLANNED, f"cycle {cycle}: {existing[key]}"))
                 continue
+            if member.customer_id in unworthy:
+                detail = f"{NOT_WORTH_IT}: win-back benefit <= cost_to_win_back"
+                result.lines.append(line(NOT_WORTH, detail))
+                continue
             if in_holdout(campaign.id, member.customer_id, campaign.holdout_share):
                 result.lines.append(line(HELD_OUT, "control group, never contacted"))
                 continue
-            recipient = judge._recipient(session, customer, row_id=-1)
-            decision = judge._decide(recipient, campaign, at)
-            zone = customer_zone(customer.time_zone, customer.phone, campaign.schedule.time_zone)
+            recipient = person.recipient
+            decision = route(recipient, campaign, policy, at, channels)
+            zone = customer_zone(recipient.time_zone, recipient.phone, campaign.schedule.time_zone)
             if isinstance(decision, Send):
                 local = decision.local_time
                 detail = f"at {local:%H:%M} ({zone.key}) via {decision.channel}"

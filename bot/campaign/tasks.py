@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -276,19 +276,16 @@ def insert_tasks(session: Session, specs: Iterable[TaskSpec], now: datetime) -> 
         }
         for spec in todo
     ]
-    insert = _dialect_insert(session)
-    inserted = 0
-    for start in range(0, len(rows), _CHUNK):
-        statement = (
-            insert(ManagerTask)
-            .values(rows[start : start + _CHUNK])
-            .on_conflict_do_nothing(index_elements=["outreach_id", "kind"])
-            .returning(ManagerTask.id)
-        )
-        # RETURNING (SQLite 3.35+, PostgreSQL) names exactly the rows inserted; rowcount of a
-        # multi-row INSERT ... ON CONFLICT is not reliable across drivers.
-        inserted += len(session.execute(statement).all())
-    return inserted
+    table = cast(Table, ManagerTask.__table__)
+    statement = (
+        _dialect_insert(session)(table)
+        .on_conflict_do_nothing(index_elements=["outreach_id", "kind"])
+        .returning(table.c.id)
+    )
+    # One cached statement, executed for many rows ("insertmanyvalues" batches them); RETURNING
+    # (SQLite 3.35+, PostgreSQL) names exactly the rows inserted, where rowcount of an
+    # INSERT ... ON CONFLICT is not reliable across drivers.
+    return len(session.connection().execute(statement, rows).all())
 
 
 def _dialect_insert(session: Session) -> Any:

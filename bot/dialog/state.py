@@ -75,19 +75,21 @@ class State:
             self.outcome,
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The state as plain JSON data (what `to_json` encodes; a JSON column stores it as is)."""
+        return {
+            "format": FORMAT,
+            "script": self.script,
+            "version": self.version,
+            "step": self.step,
+            "reprompts": {step: dict(counts) for step, counts in self.reprompts.items()},
+            "answers": dict(self.answers),
+            "finished": self.finished,
+            "outcome": self.outcome,
+        }
+
     def to_json(self) -> str:
-        return _ENCODER.encode(
-            {
-                "format": FORMAT,
-                "script": self.script,
-                "version": self.version,
-                "step": self.step,
-                "reprompts": {step: dict(counts) for step, counts in self.reprompts.items()},
-                "answers": dict(self.answers),
-                "finished": self.finished,
-                "outcome": self.outcome,
-            }
-        )
+        return _ENCODER.encode(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> State:

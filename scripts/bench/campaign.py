@@ -26,17 +26,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from crash_test import (  # type: ignore[import-not-found]
+    ANSWERS,
     CAMPAIGN_ID,
+    DIALOGS,
     NOW,
     ShiftedClock,
     build_shop,
     campaign,
-    dispatcher,
 )
+from sqlalchemy import func, select
 
 from bot.app import open_app
+from bot.campaign.dispatcher import Dispatcher
+from bot.campaign.guard import GuardPolicy
 from bot.campaign.planner import plan_run
+from bot.channel.base import Contact
+from bot.channel.simulated import SimulatedChannel
 from bot.clock import FixedClock
+from bot.db.outreach import Outreach
+from bot.dialog.library import Library, load_library
 from bot.settings import Settings
 
 
@@ -60,17 +68,37 @@ def baseline(path: Path, rows: int) -> float:
     return seconds
 
 
+def conversations_only(library: Library, channel: SimulatedChannel, count: int) -> float:
+    """Conversations per second of the simulated channel alone: engine and personas, no database."""
+    script = library.scripts[("post_order_feedback", "ru")]
+    pack = library.packs["ru"]
+    contacts = [
+        Contact(i, "ru", str(10_000 + i), script, pack, {"first_name": f"Name{i}"})
+        for i in range(1, count + 1)
+    ]
+
+    async def talk() -> None:
+        for contact in contacts:
+            await channel.start_conversation(contact)
+
+    started = time.perf_counter()
+    asyncio.run(talk())
+    return count / (time.perf_counter() - started)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--dispatch", type=int, default=None, help="rows to dispatch (all)")
-    parser.add_argument("--limit", type=int, default=100, help="rows per tick")
+    parser.add_argument("--limit", type=int, default=500, help="rows per tick")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         db = folder / "campaign.db"
         app = open_app(Settings(database_url=f"sqlite:///{db}"), clock=FixedClock(NOW))
         started = time.perf_counter()
+        library = load_library(DIALOGS)
+        channel = SimulatedChannel(ANSWERS, seed=7, now=NOW, name="telegram")
         build_shop(app, args.customers)
         print(f"shop of {args.customers:,} customers: {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
@@ -84,7 +112,14 @@ def main(argv: list[str] | None = None) -> None:
             f"baseline executemany: {base_seconds:.2f} s = {run.planned / base_seconds:,.0f} rows/s"
         )
         app = open_app(Settings(database_url=f"sqlite:///{db}"), clock=ShiftedClock(time.time()))
-        worker = dispatcher(app, db, folder / "contacts.log")
+        worker = Dispatcher(
+            app,
+            {CAMPAIGN_ID: campaign(folder)},
+            library,
+            {"telegram": channel},
+            GuardPolicy(),
+            worker_id="bench",
+        )
         target = run.planned if args.dispatch is None else min(args.dispatch, run.planned)
         sent = 0
         started = time.perf_counter()
@@ -94,9 +129,16 @@ def main(argv: list[str] | None = None) -> None:
                 break
             sent += summary.claimed
         seconds = time.perf_counter() - started
+        with app.sessions() as session:
+            done = session.scalar(select(func.count()).where(Outreach.state == "done"))
         print(
             f"dispatched {sent:,} rows in {seconds:.1f} s = {sent / seconds:,.0f} rows/s "
-            f"(target 2,000/s)"
+            f"(target 2,000/s; {done:,} done), {args.limit} rows per tick"
+        )
+        base_rate = conversations_only(library, channel, min(sent, 20_000))
+        print(
+            f"baseline: the same simulated conversations without the database: "
+            f"{base_rate:,.0f} /s; dispatch / baseline = {sent / seconds / base_rate:.2f}"
         )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS: {peak:,.0f} MiB")

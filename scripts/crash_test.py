@@ -64,7 +64,7 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 """A Monday, 15:00 in Moscow: inside the 10:00-20:00 window for hours."""
 CAMPAIGN_ID = "crash"
 LEASE_SECONDS = 2
-TICK_LIMIT = 50
+TICK_LIMIT = 20
 DIALOGS = ROOT / "dialogs"
 CAMPAIGN = f"""\
 id: {CAMPAIGN_ID}
@@ -316,7 +316,7 @@ def run(customers: int, kills: int, seed: int, folder: Path) -> dict[str, Any]:
         deadline = time.monotonic() + 60
         while _lines(log) == before and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.2))
+        time.sleep(rng.uniform(0.0, 0.1))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1

@@ -422,3 +422,58 @@ def test_two_workers_never_take_the_same_row(app: App, library: Library, tmp_pat
     assert telegram.other_summary.claimed == 4
     assert sorted(telegram.customers) == sorted(ids)
     assert {r.state for r in rows(app).values()} == {"done"}
+
+
+class SlowCalls:
+    """A voice channel whose calls take a while: records how many are in flight at once."""
+
+    name = "voice"
+
+    def __init__(self) -> None:
+        self.inner = SimulatedChannel(answers, seed=3, now=NOW, name="voice")
+        self.in_flight = 0
+        self.most = 0
+        self.calls = 0
+
+    async def start_conversation(self, contact: Contact) -> Delivery:
+        self.in_flight += 1
+        self.calls += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            return await self.inner.start_conversation(contact)
+        finally:
+            self.in_flight -= 1
+
+
+def test_voice_calls_never_exceed_the_campaigns_simultaneous_calls(
+    app: App, library: Library, tmp_path: Path
+) -> None:
+    ids = shop(app, 10, telegram=False)
+    path = tmp_path / "calls.yaml"
+    text = CAMPAIGN.format(id="calls", channels="voice", purpose="survey", holdout=0.0)
+    path.write_text(text + "max_simultaneous_calls: 3\n", encoding="utf-8")
+    loaded = load_campaign(path)
+    plan_run(app, loaded, NOW)
+    # One call of this campaign is already in flight (another worker, or a call still going on).
+    with app.sessions.begin() as session:
+        session.execute(
+            update(Outreach)
+            .where(Outreach.customer_id == ids[0])
+            .values(state="in_conversation", channel="voice", contacted_at=NOW)
+        )
+    phone = SlowCalls()
+    worker = Dispatcher(app, {"calls": loaded}, library, {"voice": phone}, GuardPolicy(), "w")
+
+    first = tick(worker)
+
+    assert (phone.calls, phone.most) == (2, 2)  # 3 lines, 1 busy
+    assert first.reasons == {"max_simultaneous_calls": 7}
+    waiting = [r for r in rows(app).values() if r.state == "planned"]
+    assert len(waiting) == 7
+    assert {r.next_attempt_at for r in waiting} == {NOW + timedelta(seconds=30)}
+    # Thirty seconds later the lines are free again (the two calls ended): two more calls.
+    assert isinstance(app.clock, FixedClock)
+    app.clock.advance(timedelta(seconds=30))
+    tick(worker)
+    assert (phone.calls, phone.most) == (4, 2)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.app import App
@@ -82,6 +82,9 @@ INTERRUPTED = "interrupted"
 """skip_reason of a row found in `sending` with an expired lease: delivery unknown, not resent."""
 UNREACHABLE = Status.UNREACHABLE.value
 """skip_reason of a row whose channel could not reach the customer: the next channel is tried."""
+LINES_BUSY = "max_simultaneous_calls"
+"""Defer reason of a voice row whose campaign already has `max_simultaneous_calls` in flight."""
+LINES_BUSY_WAIT = timedelta(seconds=30)
 OUTREACH = cast(Table, Outreach.__table__)
 
 
@@ -152,6 +155,8 @@ class Talk:
 class Plan:
     talks: list[Talk] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    """Campaign id -> voice calls in flight (other batches' and this plan's)."""
 
 
 class Dispatcher:
@@ -191,7 +196,8 @@ class Dispatcher:
         now = self.app.clock.now()
         with self.app.sessions() as session:
             people = self.people(session, {row.customer_id for row in claimed}, now)
-        plan = self._plan(claimed, people, now)
+            calls = self._calls_in_flight(session)
+        plan = self._plan(claimed, people, now, calls)
         talks = self._commit(plan, now, summary)
         deliveries = await self._talk(talks)
         self._store(talks, deliveries, summary)
@@ -285,10 +291,24 @@ class Dispatcher:
 
     # --- deciding ---
 
+    @staticmethod
+    def _calls_in_flight(session: Session) -> dict[str, int]:
+        """Voice rows being sent or talked to, per campaign (for `max_simultaneous_calls`)."""
+        query = (
+            select(Outreach.campaign_id, func.count())
+            .where(Outreach.channel == "voice", Outreach.state.in_((SENDING, IN_CONVERSATION)))
+            .group_by(Outreach.campaign_id)
+        )
+        return {campaign_id: int(count) for campaign_id, count in session.execute(query)}
+
     def _plan(
-        self, claimed: Sequence[Claimed], people: Mapping[int, Person], now: datetime
+        self,
+        claimed: Sequence[Claimed],
+        people: Mapping[int, Person],
+        now: datetime,
+        calls: Mapping[str, int],
     ) -> Plan:
-        plan = Plan()
+        plan = Plan(calls=dict(calls))
         by_customer: dict[int, list[Claimed]] = defaultdict(list)
         for row in claimed:
             by_customer[row.customer_id].append(row)
@@ -324,6 +344,14 @@ class Dispatcher:
                 if channel == row.channel:
                     break
         decision = route(person.recipient, campaign, self.policy, now, self.channels, skip)
+        if isinstance(decision, Send) and decision.channel == "voice":
+            in_flight = plan.calls.get(campaign.id, 0)
+            if in_flight >= campaign.max_simultaneous_calls:
+                # Every line of the campaign is busy: the row waits a little, re-checked then.
+                values = {"next_attempt_at": now + LINES_BUSY_WAIT, "skip_reason": LINES_BUSY}
+                plan.moves.append(Move(row, PLANNED, values))
+                return False
+            plan.calls[campaign.id] = in_flight + 1
         if isinstance(decision, Send):
             contact = self._contact(campaign, decision.channel, person)
             if contact is None:

@@ -6,11 +6,13 @@ import asyncio
 from pathlib import Path
 
 import typer
+from sqlalchemy import func, select
 
 from bot.analytics.report import aggregate
 from bot.app import open_app
 from bot.cli.report import load_rows, render_table
 from bot.cli.serve import load_or_exit
+from bot.db.tasks import ManagerTask
 from bot.demo.run import run_demo
 from bot.demo.shop import seed_demo
 
@@ -59,6 +61,14 @@ def run_command(
     try:
         result = asyncio.run(run_demo(opened, campaigns, library, weeks, customers, seed))
         segments = aggregate(load_rows(opened, since=result.started))
+        with opened.sessions() as session:
+            opened_tasks = session.execute(
+                select(ManagerTask.kind, func.count())
+                .where(ManagerTask.created_at >= result.started)
+                .group_by(ManagerTask.kind)
+                .order_by(ManagerTask.kind)
+            )
+            tasks = {str(kind): int(count) for kind, count in opened_tasks}
     finally:
         opened.engine.dispose()
     if result.seeded:
@@ -69,5 +79,8 @@ def run_command(
         f"runs, {result.contacted} contacts, {result.orders} orders placed, "
         f"{result.converted} conversions, {result.won_back} customers won back"
     )
+    if tasks:
+        listed = ", ".join(f"{count} {kind}" for kind, count in tasks.items())
+        typer.echo(f"manager tasks opened: {listed} (boomerang tasks list)")
     typer.echo("")
     typer.echo(render_table(segments))

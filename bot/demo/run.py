@@ -192,11 +192,11 @@ async def run_demo(
 
 
 def _contacted_at(app: App, now: datetime) -> list[tuple[int, str | None]]:
-    """(customer, outcome) of the rows the dispatcher contacted at `now` (their updated_at)."""
+    """(customer, outcome) of the rows the dispatcher contacted at `now`."""
     with app.sessions() as session:
         found = session.execute(
             select(Outreach.customer_id, Outreach.outcome).where(
-                Outreach.updated_at == now,
+                Outreach.contacted_at == now,
                 Outreach.state.in_((DONE, IN_CONVERSATION)),
                 Outreach.holdout.is_(False),
             )

@@ -25,6 +25,30 @@ class Settings(BaseSettings):
     vosk_model: Path | None = None
     """Folder of an unpacked Vosk model (e.g. vosk-model-small-ru-0.22); never downloaded."""
 
+    # --- Telegram (docs/telegram.md) ---
+    telegram_token: str | None = None
+    """The bot's token from @BotFather; without it the Telegram channel is off."""
+    telegram_api: str = "https://api.telegram.org"
+    """The Bot API base URL: a self-hosted Bot API server or the emulator (bot.testing)."""
+    telegram_bot_username: str | None = None
+    """The bot's @username without '@', for deep links t.me/<username>?start=<token>."""
+    telegram_link_secret: str | None = None
+    """The key that signs deep-link tokens; without it the bot token is used."""
+    telegram_link_days: int = Field(default=30, ge=1)
+    """How long a deep link stays valid."""
+    telegram_mode: str = Field(default="polling", pattern="^(polling|webhook)$")
+    """polling (no public URL needed) or webhook."""
+    telegram_webhook_secret: str | None = None
+    """Required in webhook mode: Telegram sends it in X-Telegram-Bot-Api-Secret-Token."""
+    public_url: str | None = None
+    """The service's public base URL (webhooks: Telegram's and Twilio's)."""
+    telegram_managers_chat: int | None = None
+    """The chat id of the managers' group: callbacks, handoffs and detractors go there."""
+    telegram_rate: float = Field(default=30.0, gt=0)
+    """Messages per second for the whole bot (Telegram: about 30)."""
+    telegram_chat_interval: float = Field(default=1.0, ge=0)
+    """Seconds between two messages to the same chat (Telegram: about 1)."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,0 +1,1 @@
+"""The Telegram channel (aiogram 3): linking, conversations from scripts, limits, opt-out."""

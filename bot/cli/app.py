@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli import audience, campaigns, customers, db, demo, dialogs, imports, serve, start, tasks
+from bot.cli import telegram as telegram_cli
 from bot.cli.report import report
 from bot.errors import BoomerangError
 
@@ -22,6 +23,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(dialogs.app, name="dialogs")
 app.add_typer(campaigns.app, name="campaigns")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(telegram_cli.app, name="telegram")
 app.command(name="start")(start.start)
 app.command(name="report")(report)
 app.command(name="serve")(serve.serve)

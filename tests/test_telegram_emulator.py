@@ -470,3 +470,18 @@ def test_runs_as_a_process_with_a_control_api() -> None:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_deliver_again_in_polling_mode_returns_a_confirmed_update_once() -> None:
+    async def scenario() -> None:
+        async with emulated() as (api, bot):
+            await api.say(api.user(1001), "один раз")
+            first = await bot.get_updates()
+            offset = first[0].update_id + 1
+            assert await bot.get_updates(offset=offset) == []
+            await api.deliver_again(first[0].update_id)
+            again = await bot.get_updates(offset=offset)
+            assert [u.update_id for u in again] == [first[0].update_id]
+            assert await bot.get_updates(offset=offset) == []
+
+    run(scenario)

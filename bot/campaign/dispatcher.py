@@ -353,7 +353,7 @@ class Dispatcher:
                 return False
             plan.calls[campaign.id] = in_flight + 1
         if isinstance(decision, Send):
-            contact = self._contact(campaign, decision.channel, person)
+            contact = self._contact(campaign, decision.channel, person, row.id)
             if contact is None:
                 plan.moves.append(self._closing(row, FAILED, "no_script"))
                 return False
@@ -386,7 +386,9 @@ class Dispatcher:
         plan.moves.append(Move(row, SKIPPED, {"skip_reason": MANAGER_TASK}, task))
         return False
 
-    def _contact(self, campaign: Campaign, channel: ChannelName, person: Person) -> Contact | None:
+    def _contact(
+        self, campaign: Campaign, channel: ChannelName, person: Person, outreach_id: int
+    ) -> Contact | None:
         default = self.app.settings.default_locale
         locale = person.locale or default
         key = (campaign.script, locale)
@@ -398,7 +400,9 @@ class Dispatcher:
             return None
         recipient = person.recipient
         address = str(recipient.telegram_chat_id) if channel == "telegram" else recipient.phone
-        return Contact(recipient.customer_id, key[1], address or "", script, pack, person.context)
+        return Contact(
+            recipient.customer_id, key[1], address or "", script, pack, person.context, outreach_id
+        )
 
     @staticmethod
     def _closing(row: Claimed, state: str, reason: str) -> Move:

@@ -61,6 +61,8 @@ class Contact:
     """The locale pack of `script.script.locale`: what every step understands."""
     context: Mapping[str, object] = field(default_factory=dict)
     """The render context (`bot.dialog.context`): first_name, offer_code, ..."""
+    outreach_id: int | None = None
+    """The outreach row this conversation belongs to (asynchronous channels key replies by it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+import uvicorn
 
 from bot.app import App, open_app
 from bot.campaign.dispatcher import Dispatcher
@@ -19,6 +20,8 @@ from bot.campaign.loader import LoadedCampaign, load_campaigns
 from bot.campaign.scheduler import CampaignScheduler
 from bot.channel.base import Channel
 from bot.channel.simulated import MIXED_SHOP, SimulatedChannel
+from bot.channel.telegram.service import TelegramConfigError, TelegramService
+from bot.channel.telegram.webhook import webhook_app
 from bot.dialog.library import Library, load_library
 
 logger = logging.getLogger(__name__)
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 class ChannelKind(StrEnum):
     simulated = "simulated"
+    live = "live"
 
 
 def load_or_exit(campaigns_dir: Path, dialogs_dir: Path) -> tuple[list[LoadedCampaign], Library]:
@@ -56,8 +60,12 @@ def serve(
         5.0, "--tick-seconds", min=0.1, help="Seconds between dispatcher ticks."
     ),
     channel: ChannelKind = typer.Option(
-        ChannelKind.simulated, "--channel", help="simulated: the only channel so far."
+        ChannelKind.simulated,
+        "--channel",
+        help="simulated: customers played by personas; live: Telegram (BOOMERANG_TELEGRAM_TOKEN).",
     ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Webhook server address (webhook mode)."),
+    port: int = typer.Option(8080, "--port", help="Webhook server port (webhook mode)."),
 ) -> None:
     """Plan campaign runs on their schedule and send due outreach, until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -66,32 +74,71 @@ def serve(
     campaigns, library = load_or_exit(campaigns_dir, dialogs_dir)
     app = open_app()
     try:
+        telegram: TelegramService | None = None
+        if channel == ChannelKind.live:
+            telegram = _telegram_or_exit(app, library)
+            channels: dict[str, Channel] = {"telegram": telegram.channel}
+        else:
+            channels = simulated_channels(app)
         dispatcher = Dispatcher(
             app,
             {c.campaign.id: c for c in campaigns},
             library,
-            simulated_channels(app),
+            channels,
             GuardPolicy(),
             worker_id=f"{socket.gethostname()}:{os.getpid()}",
         )
         scheduler = CampaignScheduler(app, campaigns, dispatcher, tick_seconds=tick_seconds)
         typer.echo(
             f"serving {len(scheduler.campaigns)} campaigns on "
-            f"{app.engine.url.render_as_string()} with the {channel.value} channel; "
-            "SIGTERM or Ctrl-C stops"
+            f"{app.engine.url.render_as_string()} with the {channel.value} channels "
+            f"({', '.join(sorted(channels))}); SIGTERM or Ctrl-C stops"
         )
-        asyncio.run(_run(scheduler))
+        asyncio.run(_run(scheduler, telegram, host, port))
     finally:
         app.engine.dispose()
     typer.echo("stopped")
 
 
-async def _run(scheduler: CampaignScheduler) -> None:
+def _telegram_or_exit(app: App, library: Library) -> TelegramService:
+    """The Telegram service; a setting that does not allow it is printed and exits 2."""
+    try:
+        service = TelegramService.from_settings(app, library)
+        if app.settings.telegram_mode == "webhook":
+            service.check_webhook_settings()
+    except TelegramConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    return service
+
+
+async def _run(
+    scheduler: CampaignScheduler, telegram: TelegramService | None, host: str, port: int
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    background: list[asyncio.Task[None]] = []
+    server: uvicorn.Server | None = None
+    if telegram is not None:
+        await telegram.recover()
+        if telegram.app.settings.telegram_mode == "webhook":
+            await telegram.set_webhook()
+            config = uvicorn.Config(webhook_app(telegram), host=host, port=port, log_level="info")
+            server = uvicorn.Server(config)
+            background.append(asyncio.create_task(server.serve()))
+        else:
+            background.append(asyncio.create_task(telegram.poll(stop)))
     scheduler.start()
     await stop.wait()
     logger.info("serve: stopping")
     await scheduler.shutdown()
+    if server is not None:
+        server.should_exit = True
+    for task in background:
+        if not task.done() and server is None:
+            task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    if telegram is not None:
+        await telegram.close()

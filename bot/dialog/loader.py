@@ -99,6 +99,9 @@ class LoadedScript:
     """SHA-256 of the file's bytes, first 12 hex digits."""
     script: Script
     lines: Lines
+    source: bytes = b""
+    """The file's bytes: stored with live conversations so a reply after an edit continues on the
+    version the conversation started with (`load_script_bytes`)."""
 
 
 def version_of(content: bytes) -> str:
@@ -184,10 +187,14 @@ def validate(model: type[M], parsed: Parsed, file: str) -> M:
 def load_script(path: Path, file: str | None = None) -> LoadedScript:
     """Read and validate one script file; ScriptError lists every problem with its line."""
     name = file if file is not None else str(path)
-    content = _read(path, name)
-    parsed = parse_yaml(name, _decode(content, name))
-    script = validate(Script, parsed, name)
-    return LoadedScript(name, version_of(content), script, parsed.lines)
+    return load_script_bytes(_read(path, name), name)
+
+
+def load_script_bytes(content: bytes, file: str) -> LoadedScript:
+    """Validate a script from its bytes (a stored version); `file` names it in errors."""
+    parsed = parse_yaml(file, _decode(content, file))
+    script = validate(Script, parsed, file)
+    return LoadedScript(file, version_of(content), script, parsed.lines, content)
 
 
 def _read(path: Path, file: str) -> bytes:

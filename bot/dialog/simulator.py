@@ -40,6 +40,7 @@ from bot.dialog.library import load_locale_pack
 from bot.dialog.loader import LoadedScript, load_script
 from bot.dialog.locale_pack import LocalePack
 from bot.dialog.renderer import render, spoken
+from bot.dialog.say import say_text
 from bot.dialog.state import State
 from bot.settings import get_settings
 
@@ -132,7 +133,7 @@ def _show(
     asked: Ask | None = None
     for output in outputs:
         if isinstance(output, Say):
-            text = _say(loaded, pack, context, output)
+            text = say_text(loaded, pack, context, output)
             out(f"bot: {spoken(text) if voice else text}")
         elif isinstance(output, StopConfirmation):
             out(f"bot: {pack.stop_confirmation}")
@@ -147,16 +148,6 @@ def _show(
         elif isinstance(output, End):
             out(f"end: {output.outcome}")
     return asked
-
-
-def _say(loaded: LoadedScript, pack: LocalePack, context: Mapping[str, object], say: Say) -> str:
-    if say.field == "say":
-        return render(loaded, say.step, "say", context)
-    step = loaded.script.steps[say.step]
-    rule = step.no_input if say.field == "no_input" else step.no_match
-    if rule is not None and rule.say:
-        return render(loaded, say.step, f"{say.field}.say", context)
-    return engine.say_template(loaded.script, pack, say)
 
 
 def _ask_lines(ask: Ask, voice: bool) -> list[str]:

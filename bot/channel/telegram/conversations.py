@@ -1,0 +1,378 @@
+"""Telegram conversations: the first step from the dispatcher, every later step from an update.
+
+`TelegramChannel.start_conversation` (the dispatcher's call; the outreach row is `sending`) runs the
+script's first step, sends its message and returns `in_conversation` with the state; the dispatcher
+stores it. A 403 is `unreachable` and the chat is recorded as blocked (the consent ledger withdraws
+Telegram, so the campaign's next channel is tried).
+
+`Conversations.answer` takes one customer event from an update (a pressed button, text, a shared
+contact) and, in ONE transaction: marks the update processed (an update already processed is
+skipped: exactly once), advances the engine on the script version the conversation is pinned to,
+stores the new state (`done` with the outcome when it ended; the opt-out and the manager tasks
+with it) and puts the step's messages in the outbox. Then the outbox is sent: each message is
+marked `sending` before the Bot API call and `sent` after, so a crash never sends a step twice;
+`flush_outbox` at start-up sends what a crash left `pending`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from bot.app import App
+from bot.campaign.people import load_people
+from bot.campaign.states import DONE, IN_CONVERSATION
+from bot.campaign.tasks import answers_as_records, insert_tasks, tasks_from_conversation
+from bot.channel.base import Contact, Delivery, begin
+from bot.channel.telegram import render
+from bot.channel.telegram.linking import forget_chat_on_block
+from bot.channel.telegram.sender import Blocked, Rejected, Sender, Sent, Unavailable
+from bot.customers.zone import customer_zone
+from bot.db.models import Customer
+from bot.db.outreach import Outreach
+from bot.db.telegram import ScriptVersion, TelegramMessage, TelegramUpdate
+from bot.dialog import engine
+from bot.dialog.events import Action, Answer, Ask, Event, HangUp, Output
+from bot.dialog.library import Library
+from bot.dialog.loader import LoadedScript, load_script_bytes
+from bot.dialog.locale_pack import LocalePack
+from bot.dialog.state import State
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    """The conversation a chat's customer is in."""
+
+    outreach_id: int
+    customer_id: int
+    campaign_id: str
+    state: State
+    loaded: LoadedScript
+    pack: LocalePack
+    context: Mapping[str, object]
+    zone_name: str
+
+
+class Conversations:
+    """Telegram conversations over the outreach rows; one per service."""
+
+    def __init__(self, app: App, library: Library, sender: Sender) -> None:
+        self.app = app
+        self.library = library
+        self.sender = sender
+        self._stored_versions: set[str] = set()
+
+    # --- the first step (from the dispatcher) ---
+
+    async def start(self, contact: Contact) -> Delivery:
+        if contact.outreach_id is None:
+            raise ValueError("a Telegram conversation needs the outreach row's id")
+        try:
+            chat_id = int(contact.address)
+        except ValueError:
+            return Delivery.unreachable("no Telegram chat")
+        self._remember_version(contact.script)
+        delivery = begin(contact)
+        outgoing = render.messages(
+            delivery.outputs, contact.script, contact.pack, contact.context, contact.outreach_id
+        )
+        sent: list[tuple[render.Outgoing, int]] = []
+        for message in outgoing:
+            result = await self.sender.send(chat_id, message.text, message.reply_markup)
+            if isinstance(result, Sent):
+                sent.append((message, result.message_id))
+                continue
+            if sent:  # the customer got part of the step: the conversation stands
+                logger.warning("telegram: chat %s: a later message failed: %s", chat_id, result)
+                break
+            return self._not_sent(chat_id, result)
+        now = self.app.clock.now()
+        with self.app.sessions.begin() as session:
+            if sent:
+                session.execute(
+                    insert(TelegramMessage),
+                    [
+                        {
+                            "outreach_id": contact.outreach_id,
+                            "seq": seq,
+                            "chat_id": chat_id,
+                            "text": message.text,
+                            "reply_markup": message.reply_markup,
+                            "state": "sent",
+                            "message_id": message_id,
+                            "created_at": now,
+                            "sent_at": now,
+                        }
+                        for seq, (message, message_id) in enumerate(sent)
+                    ],
+                )
+        return delivery
+
+    def _not_sent(self, chat_id: int, result: Blocked | Rejected | Unavailable) -> Delivery:
+        if isinstance(result, Blocked):
+            now = self.app.clock.now()
+            with self.app.sessions.begin() as session:
+                forget_chat_on_block(session, chat_id, now)
+            return Delivery.unreachable(f"Telegram: {result.description}")
+        if isinstance(result, Rejected):
+            return Delivery.failed(f"Telegram: {result.description}", retryable=False)
+        return Delivery.failed(f"Telegram: {result.description}", retryable=True)
+
+    def _remember_version(self, loaded: LoadedScript) -> None:
+        """Keep the script's source at this version: a reply after an edit continues on it."""
+        if loaded.version in self._stored_versions or not loaded.source:
+            return
+        with self.app.sessions.begin() as session:
+            if session.get(ScriptVersion, loaded.version) is None:
+                session.add(
+                    ScriptVersion(
+                        version=loaded.version,
+                        script_id=loaded.script.id,
+                        locale=loaded.script.locale,
+                        source=loaded.source.decode("utf-8"),
+                        first_used_at=self.app.clock.now(),
+                    )
+                )
+        self._stored_versions.add(loaded.version)
+
+    # --- later steps (from updates) ---
+
+    def active(self, session: Session, customer_id: int) -> Active | None:
+        """The customer's open Telegram conversation (the newest, if several)."""
+        row = session.execute(
+            select(Outreach.id, Outreach.campaign_id, Outreach.conversation)
+            .where(
+                Outreach.customer_id == customer_id,
+                Outreach.state == IN_CONVERSATION,
+                Outreach.channel == CHANNEL,
+            )
+            .order_by(Outreach.contacted_at.desc(), Outreach.id.desc())
+            .limit(1)
+        ).first()
+        if row is None or row.conversation is None:
+            return None
+        state = State.from_json(_json(row.conversation))
+        loaded = self._script(session, state)
+        pack = self.library.packs.get(loaded.script.locale)
+        if pack is None:
+            logger.error("telegram: no locale pack %s for row %s", loaded.script.locale, row.id)
+            return None
+        now = self.app.clock.now()
+        people = load_people(session, [customer_id], {}, self.app.settings.company_name, now)
+        person = people[customer_id]
+        recipient = person.recipient
+        zone = customer_zone(
+            recipient.time_zone, recipient.phone, self.app.settings.default_time_zone
+        )
+        return Active(
+            row.id, customer_id, row.campaign_id, state, loaded, pack, person.context, zone.key
+        )
+
+    def _script(self, session: Session, state: State) -> LoadedScript:
+        for (script_id, _), loaded in self.library.scripts.items():
+            if script_id == state.script and loaded.version == state.version:
+                return loaded
+        stored = session.get(ScriptVersion, state.version)
+        if stored is None:
+            raise LookupError(f"script {state.script}@{state.version} is neither loaded nor stored")
+        return load_script_bytes(
+            stored.source.encode("utf-8"), f"{state.script}@{state.version} (stored)"
+        )
+
+    async def answer(
+        self,
+        update_id: int | None,
+        chat_id: int,
+        customer_id: int,
+        event: Event,
+        answered_message_id: int | None = None,
+    ) -> bool:
+        """Feed `event` to the customer's open conversation; False when there is none (or the
+        update was processed before)."""
+        now = self.app.clock.now()
+        with self.app.sessions.begin() as session:
+            if update_id is not None and not _claim_update(session, update_id, now):
+                return True
+            active = self.active(session, customer_id)
+            if active is None:
+                return False
+            if isinstance(event, Answer) and event.at is None:
+                event = Answer(
+                    text=event.text,
+                    choice=event.choice,
+                    digits=event.digits,
+                    confidence=event.confidence,
+                    at=now.astimezone(ZoneInfo(active.zone_name)),
+                )
+            state, outputs = engine.advance(
+                active.loaded.script,
+                active.pack,
+                active.state,
+                event,
+                version=active.loaded.version,
+            )
+            self._store(session, active, state, outputs, chat_id, now)
+        if answered_message_id is not None:
+            await self.sender.remove_keyboard(chat_id, answered_message_id)
+        await self.flush_outbox(active.outreach_id)
+        return True
+
+    @staticmethod
+    def current_ask(active: Active) -> Ask | None:
+        return engine.ask_output(active.loaded.script, active.pack, active.state.step)
+
+    def _store(
+        self,
+        session: Session,
+        active: Active,
+        state: State,
+        outputs: Sequence[Output],
+        chat_id: int,
+        now: datetime,
+    ) -> None:
+        values: dict[str, object] = {"conversation": state.to_dict(), "updated_at": now}
+        if state.finished:
+            values.update(state=DONE, outcome=state.outcome)
+        moved = session.execute(
+            update(Outreach)
+            .where(Outreach.id == active.outreach_id, Outreach.state == IN_CONVERSATION)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"outreach {active.outreach_id} is no longer in conversation")
+        if state.finished:
+            self._finished(session, active, state, outputs, now)
+        outgoing = render.messages(
+            outputs, active.loaded, active.pack, active.context, active.outreach_id
+        )
+        if outgoing:
+            seq = session.scalar(
+                select(func.coalesce(func.max(TelegramMessage.seq) + 1, 0)).where(
+                    TelegramMessage.outreach_id == active.outreach_id
+                )
+            )
+            session.execute(
+                insert(TelegramMessage),
+                [
+                    {
+                        "outreach_id": active.outreach_id,
+                        "seq": int(seq or 0) + index,
+                        "chat_id": chat_id,
+                        "text": message.text,
+                        "reply_markup": message.reply_markup,
+                        "state": "pending",
+                        "created_at": now,
+                    }
+                    for index, message in enumerate(outgoing)
+                ],
+            )
+
+    def _finished(
+        self,
+        session: Session,
+        active: Active,
+        state: State,
+        outputs: Sequence[Output],
+        now: datetime,
+    ) -> None:
+        if state.outcome == "opted_out":
+            session.execute(
+                update(Customer)
+                .where(Customer.id == active.customer_id, Customer.opted_out_at.is_(None))
+                .values(opted_out_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        specs = tasks_from_conversation(
+            customer_id=active.customer_id,
+            outreach_id=active.outreach_id,
+            campaign_id=active.campaign_id,
+            records=answers_as_records(state.answers),
+            outcome=state.outcome,
+            actions=[output for output in outputs if isinstance(output, Action)],
+            zone=ZoneInfo(active.zone_name),
+            now=now,
+        )
+        insert_tasks(session, specs, now)
+
+    async def hang_up(self, chat_id: int, customer_id: int) -> None:
+        """The chat is gone (the bot was blocked): its open conversation ends as hung up."""
+        await self.answer(None, chat_id, customer_id, HangUp())
+
+    # --- the outbox ---
+
+    async def flush_outbox(self, outreach_id: int | None = None) -> int:
+        """Send `pending` messages (of one outreach, or all), in order; returns how many went."""
+        sent = 0
+        while True:
+            with self.app.sessions.begin() as session:
+                query = select(TelegramMessage).where(TelegramMessage.state == "pending")
+                if outreach_id is not None:
+                    query = query.where(TelegramMessage.outreach_id == outreach_id)
+                message = session.scalars(
+                    query.order_by(TelegramMessage.outreach_id, TelegramMessage.seq).limit(1)
+                ).first()
+                if message is None:
+                    return sent
+                message.state = "sending"
+                chat_id, text, markup, message_pk = (
+                    message.chat_id,
+                    message.text,
+                    message.reply_markup,
+                    message.id,
+                )
+            result = await self.sender.send(chat_id, text, markup)
+            now = self.app.clock.now()
+            with self.app.sessions.begin() as session:
+                values: dict[str, object]
+                if isinstance(result, Sent):
+                    values = {"state": "sent", "message_id": result.message_id, "sent_at": now}
+                    sent += 1
+                else:
+                    values = {"state": "failed", "error": result.description}
+                    if isinstance(result, Blocked):
+                        forget_chat_on_block(session, chat_id, now)
+                session.execute(
+                    update(TelegramMessage)
+                    .where(TelegramMessage.id == message_pk)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+
+    def interrupted_sends(self) -> int:
+        """Messages left `sending` by a crash: whether Telegram got them is unknown -- never
+        re-sent, marked failed. Called once at start-up, before `flush_outbox`."""
+        with self.app.sessions.begin() as session:
+            result = session.execute(
+                update(TelegramMessage)
+                .where(TelegramMessage.state == "sending")
+                .values(state="failed", error="interrupted: delivery unknown, not re-sent")
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _claim_update(session: Session, update_id: int, now: datetime) -> bool:
+    """Mark a stored update processed; False when it was processed already."""
+    result = session.execute(
+        update(TelegramUpdate)
+        .where(TelegramUpdate.update_id == update_id, TelegramUpdate.processed_at.is_(None))
+        .values(processed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _json(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False)

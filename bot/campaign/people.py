@@ -15,13 +15,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from bot.campaign.guard import ConsentEntry, ContactRecord, Recipient, consents_in_force
 from bot.campaign.loader import LoadedCampaign
 from bot.campaign.states import DONE, IN_CONVERSATION
-from bot.db.models import VOID_ORDER_STATUSES, Consent, Customer, Order
+from bot.db.models import VOID_ORDER_STATUSES, Consent, Customer, Manager, Order
 from bot.db.outreach import Outreach
 from bot.dialog.context import Plain
 
@@ -43,6 +43,21 @@ class Person:
     """The script's render context: customer_id, first_name, company_name, the last order."""
 
 
+def _item_names(items: object) -> tuple[str, ...]:
+    """The names of an order's items (`items` JSON: a list of objects with a name, or strings)."""
+    if not isinstance(items, list):
+        return ()
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, dict):
+            name = item.get("name") or item.get("title") or item.get("sku")
+            if name is not None:
+                names.append(str(name))
+    return tuple(names)
+
+
 def _chunks(ids: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
@@ -62,7 +77,7 @@ def load_people(
     ids = sorted(set(customer_ids))
     consents: dict[int, list[tuple[str, str, ConsentEntry]]] = defaultdict(list)
     contacts: dict[int, list[ContactRecord]] = defaultdict(list)
-    last_order: dict[int, tuple[str, datetime, int]] = {}
+    last_order: dict[int, tuple[str, datetime, int, tuple[str, ...]]] = {}
     customers: list[Row[Any]] = []
     for chunk in _chunks(ids):
         customers.extend(
@@ -78,7 +93,10 @@ def load_people(
                     Customer.opted_out_at,
                     Customer.flagged,
                     Customer.telegram_chat_id,
-                ).where(Customer.id.in_(chunk))
+                    Manager.name.label("manager_name"),
+                )
+                .outerjoin(Manager, Manager.id == Customer.manager_id)
+                .where(Customer.id.in_(chunk))
             )
         )
         ledger = session.execute(
@@ -112,13 +130,30 @@ def load_people(
                 contacts[customer_id].append(
                     ContactRecord(contacted_at, campaign_id, other.campaign.purpose, cap.exempt)
                 )
-        orders = session.execute(
-            select(Order.customer_id, Order.external_id, Order.placed_at, Order.amount_minor)
+        latest = (
+            select(Order.customer_id, func.max(Order.placed_at).label("placed_at"))
             .where(Order.customer_id.in_(chunk), Order.status.not_in(VOID_ORDER_STATUSES))
-            .order_by(Order.customer_id, Order.placed_at, Order.id)
+            .group_by(Order.customer_id)
+            .subquery()
         )
-        for customer_id, external_id, placed_at, amount_minor in orders:
-            last_order[customer_id] = (external_id, placed_at, amount_minor)
+        orders = session.execute(
+            select(
+                Order.customer_id,
+                Order.external_id,
+                Order.placed_at,
+                Order.amount_minor,
+                Order.items,
+            )
+            .join(
+                latest,
+                (Order.customer_id == latest.c.customer_id)
+                & (Order.placed_at == latest.c.placed_at),
+            )
+            .where(Order.status.not_in(VOID_ORDER_STATUSES))
+            .order_by(Order.customer_id, Order.id)
+        )
+        for customer_id, external_id, placed_at, amount_minor, items in orders:
+            last_order[customer_id] = (external_id, placed_at, amount_minor, _item_names(items))
     people: dict[int, Person] = {}
     for row in customers:
         first_name = row.first_name or (row.name or "").split(" ")[0] or None
@@ -126,9 +161,11 @@ def load_people(
             "customer_id": row.id,
             "first_name": first_name,
             "company_name": company_name,
+            "manager_name": row.manager_name,
         }
         if row.id in last_order:
-            external_id, placed_at, amount_minor = last_order[row.id]
+            external_id, placed_at, amount_minor, items = last_order[row.id]
+            context["last_order_items"] = items
             context["order_number"] = external_id
             context["last_order_date"] = placed_at.date()
             context["last_order_amount"] = Decimal(amount_minor) / 100

@@ -84,8 +84,14 @@ class Conversations:
             return Delivery.unreachable("no Telegram chat")
         self._remember_version(contact.script)
         delivery = begin(contact)
+        today = self.app.clock.now().date()
         outgoing = render.messages(
-            delivery.outputs, contact.script, contact.pack, contact.context, contact.outreach_id
+            delivery.outputs,
+            contact.script,
+            contact.pack,
+            contact.context,
+            contact.outreach_id,
+            today,
         )
         sent: list[tuple[render.Outgoing, int]] = []
         for message in outgoing:
@@ -254,8 +260,9 @@ class Conversations:
             raise RuntimeError(f"outreach {active.outreach_id} is no longer in conversation")
         if state.finished:
             self._finished(session, active, state, outputs, now)
+        today = now.astimezone(ZoneInfo(active.zone_name)).date()
         outgoing = render.messages(
-            outputs, active.loaded, active.pack, active.context, active.outreach_id
+            outputs, active.loaded, active.pack, active.context, active.outreach_id, today
         )
         if outgoing:
             seq = session.scalar(

@@ -43,6 +43,7 @@ from bot.dialog.events import Action, Answer, Ask, Event, HangUp, Output
 from bot.dialog.library import Library
 from bot.dialog.loader import LoadedScript, load_script_bytes
 from bot.dialog.locale_pack import LocalePack
+from bot.dialog.offers import issue_offers
 from bot.dialog.state import State
 
 logger = logging.getLogger(__name__)
@@ -84,14 +85,17 @@ class Conversations:
             return Delivery.unreachable("no Telegram chat")
         self._remember_version(contact.script)
         delivery = begin(contact)
-        today = self.app.clock.now().date()
-        outgoing = render.messages(
-            delivery.outputs,
+        assert delivery.state is not None
+        state, context = issue_offers(
             contact.script,
-            contact.pack,
+            delivery.state,
+            delivery.outputs,
             contact.context,
-            contact.outreach_id,
-            today,
+            self.app.clock.now().date(),
+        )
+        delivery = Delivery.talked(state, delivery.outputs)
+        outgoing = render.messages(
+            delivery.outputs, contact.script, contact.pack, context, contact.outreach_id
         )
         sent: list[tuple[render.Outgoing, int]] = []
         for message in outgoing:
@@ -247,6 +251,8 @@ class Conversations:
         chat_id: int,
         now: datetime,
     ) -> None:
+        today = now.astimezone(ZoneInfo(active.zone_name)).date()
+        state, context = issue_offers(active.loaded, state, outputs, active.context, today)
         values: dict[str, object] = {"conversation": state.to_dict(), "updated_at": now}
         if state.finished:
             values.update(state=DONE, outcome=state.outcome)
@@ -260,10 +266,7 @@ class Conversations:
             raise RuntimeError(f"outreach {active.outreach_id} is no longer in conversation")
         if state.finished:
             self._finished(session, active, state, outputs, now)
-        today = now.astimezone(ZoneInfo(active.zone_name)).date()
-        outgoing = render.messages(
-            outputs, active.loaded, active.pack, active.context, active.outreach_id, today
-        )
+        outgoing = render.messages(outputs, active.loaded, active.pack, context, active.outreach_id)
         if outgoing:
             seq = session.scalar(
                 select(func.coalesce(func.max(TelegramMessage.seq) + 1, 0)).where(

@@ -15,13 +15,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from bot.dialog.events import Ask, Output, Say, StopConfirmation
 from bot.dialog.loader import LoadedScript
 from bot.dialog.locale_pack import LocalePack
-from bot.dialog.offers import with_offers
 from bot.dialog.say import say_text
 
 SCALE_ROW = 6
@@ -98,10 +96,9 @@ def messages(
     pack: LocalePack,
     context: Mapping[str, object],
     outreach_id: int,
-    today: date,
 ) -> list[Outgoing]:
-    """The messages for one engine step's outputs (usually one); `today` dates offers."""
-    context = with_offers(loaded, outputs, context, today)
+    """The messages for one engine step's outputs (usually one); `context` includes the offers
+    the conversation issued (bot.dialog.offers)."""
     texts: list[str] = []
     result: list[Outgoing] = []
     locale = loaded.script.locale

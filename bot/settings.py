@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     """Messages per second for the whole bot (Telegram: about 30)."""
     telegram_chat_interval: float = Field(default=1.0, ge=0)
     """Seconds between two messages to the same chat (Telegram: about 1)."""
+    telegram_reminder_hours: float = Field(default=24.0, gt=0)
+    """A conversation without a reply this long gets the script's reminder (its no_input)."""
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,7 @@ from bot.channel.telegram.links import make_token, secret_from_settings
 from bot.channel.telegram.sender import Pace, Sender
 from bot.channel.telegram.service import SECRET_HEADER, WEBHOOK_PATH, TelegramService, make_bot
 from bot.channel.telegram.webhook import webhook_app
+from bot.clock import FixedClock
 from bot.db.models import Consent, Customer, Order
 from bot.db.outreach import CampaignRun, Outreach
 from bot.db.tasks import ManagerTask
@@ -652,3 +653,58 @@ def test_webhook_mode_refuses_to_start_without_a_secret(tg: App, library: Librar
             service.check_webhook_settings()
     finally:
         run(service.close)
+
+
+def test_a_quiet_conversation_is_reminded_then_closed_by_the_script(
+    tg: App, library: Library, tmp_path: Path
+) -> None:
+    who = customer(tg, "Ева", chat=1301)
+    loaded = campaign(tmp_path, "feedback", "post_order_feedback")
+    queue(tg, loaded, who)
+    clock = tg.clock
+    assert isinstance(clock, FixedClock)
+
+    async def scenario() -> None:
+        async with telegram(tg, library) as (api, service):
+            user = api.user(1301)
+            await api.start(user)
+            await pump(service)
+            await dispatcher(tg, library, service, loaded).tick()
+            idle = timedelta(hours=24)
+            assert await service.conversations.remind_idle(idle) == 0  # not quiet yet
+            clock.advance(timedelta(hours=25))
+            assert await service.conversations.remind_idle(idle) == 1
+            assert "Вы меня слышите?" in api.last_sent(user.id).text  # the script's no_input
+            clock.advance(timedelta(hours=25))
+            assert await service.conversations.remind_idle(idle) == 1
+            assert "Хорошего дня" in api.last_sent(user.id).text  # its `then:` ending
+
+    run(scenario)
+    assert (row(tg, who).state, row(tg, who).outcome) == ("done", "no_answer")
+
+
+def test_starting_the_bot_again_after_blocking_restores_surveys_not_marketing(
+    tg: App, library: Library
+) -> None:
+    who = customer(tg, "Фёдор", chat=1401, marketing=True)
+
+    async def scenario() -> None:
+        async with telegram(tg, library) as (api, service):
+            user = api.user(1401)
+            await api.start(user)
+            await pump(service)
+            await api.block(user)
+            await pump(service)
+            tg.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+            await api.start(user)
+            await pump(service)
+
+    run(scenario)
+    with tg.sessions() as session:
+        entries = session.execute(
+            select(Consent.purpose, Consent.granted, Consent.source)
+            .where(Consent.customer_id == who, Consent.channel == "telegram")
+            .order_by(Consent.at, Consent.id)
+        ).all()
+    latest = {purpose: granted for purpose, granted, _ in entries}
+    assert latest == {"marketing": False, "survey": True, "service": True}

@@ -130,6 +130,7 @@ async def _run(
             background.append(asyncio.create_task(server.serve()))
         else:
             background.append(asyncio.create_task(telegram.poll(stop)))
+        background.append(asyncio.create_task(telegram.housekeeping(stop)))
     scheduler.start()
     await stop.wait()
     logger.info("serve: stopping")

@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
@@ -39,7 +39,7 @@ from bot.db.models import Customer
 from bot.db.outreach import Outreach
 from bot.db.telegram import ScriptVersion, TelegramMessage, TelegramUpdate
 from bot.dialog import engine
-from bot.dialog.events import Action, Answer, Ask, Event, HangUp, Output
+from bot.dialog.events import Action, Answer, Ask, Event, HangUp, NoInput, Output
 from bot.dialog.library import Library
 from bot.dialog.loader import LoadedScript, load_script_bytes
 from bot.dialog.locale_pack import LocalePack
@@ -315,6 +315,31 @@ class Conversations:
             now=now,
         )
         insert_tasks(session, specs, now)
+
+    async def remind_idle(self, idle: timedelta) -> int:
+        """Conversations without a reply for `idle` get the engine's NoInput: the script's
+        reminder (its `no_input` reprompt), and once its reprompts are used up, its ending.
+        Each reminder moves `updated_at`, so the next one comes after another `idle`."""
+        now = self.app.clock.now()
+        with self.app.sessions() as session:
+            quiet = list(
+                session.execute(
+                    select(Outreach.customer_id, Customer.telegram_chat_id)
+                    .join(Customer, Customer.id == Outreach.customer_id)
+                    .where(
+                        Outreach.state == IN_CONVERSATION,
+                        Outreach.channel == CHANNEL,
+                        Outreach.updated_at <= now - idle,
+                        Customer.telegram_chat_id.is_not(None),
+                    )
+                    .order_by(Outreach.updated_at)
+                    .limit(500)
+                )
+            )
+        for customer_id, chat_id in quiet:
+            assert chat_id is not None  # selected so
+            await self.answer(None, chat_id, customer_id, NoInput())
+        return len(quiet)
 
     async def hang_up(self, chat_id: int, customer_id: int) -> None:
         """The chat is gone (the bot was blocked): its open conversation ends as hung up."""

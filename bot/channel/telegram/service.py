@@ -25,10 +25,12 @@ What an update does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -56,9 +58,9 @@ from bot.channel.telegram.linking import (
 from bot.channel.telegram.links import secret_from_settings
 from bot.channel.telegram.sender import Pace, Sender
 from bot.channel.telegram.texts import locale_of, text
-from bot.db.models import Customer
+from bot.db.models import Consent, Customer
 from bot.db.outreach import Outreach
-from bot.db.telegram import TelegramUpdate
+from bot.db.telegram import TelegramChat, TelegramUpdate
 from bot.dialog import matcher
 from bot.dialog.events import Answer
 from bot.dialog.library import Library
@@ -69,6 +71,7 @@ logger = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CALL_ME = "m:call"
+UNBLOCKED_SOURCE = "wrote to the Telegram bot again after blocking it"
 UPDATE_TYPES = ["message", "callback_query", "my_chat_member"]
 
 
@@ -126,6 +129,18 @@ class TelegramService:
             logger.warning("telegram: %d messages left sending by a crash: not re-sent", lost)
         await self.conversations.flush_outbox()
         await self.process_stored()
+
+    async def housekeeping(self, stop: asyncio.Event, every_seconds: float = 60.0) -> None:
+        """Until `stop`: remind quiet conversations, send what the outbox still holds."""
+        idle = timedelta(hours=self.app.settings.telegram_reminder_hours)
+        while not stop.is_set():
+            try:
+                await self.conversations.remind_idle(idle)
+                await self.conversations.flush_outbox()
+            except Exception:  # a failing round must not end the loop
+                logger.exception("telegram: housekeeping failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_seconds)
 
     # --- receiving ---
 
@@ -246,6 +261,9 @@ class TelegramService:
 
     def _who(self, session: Session, message_chat: int, user: Any) -> Who:
         now = self.app.clock.now()
+        blocked_before = session.scalar(
+            select(TelegramChat.blocked_at).where(TelegramChat.chat_id == message_chat)
+        )
         remember_chat(
             session,
             message_chat,
@@ -257,6 +275,20 @@ class TelegramService:
             now,
         )
         customer_id = customer_for_chat(session, message_chat)
+        if blocked_before is not None and customer_id is not None:
+            # Writing to the bot again undoes the block: surveys and service messages may come
+            # here again. Marketing needs its own consent, so its withdrawal stays.
+            session.add_all(
+                Consent(
+                    customer_id=customer_id,
+                    channel="telegram",
+                    purpose=purpose,
+                    granted=True,
+                    at=now,
+                    source=UNBLOCKED_SOURCE,
+                )
+                for purpose in ("survey", "service")
+            )
         customer = session.get(Customer, customer_id) if customer_id is not None else None
         default = self.app.settings.default_locale
         locale = locale_of(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base
@@ -50,3 +50,9 @@ class ManagerTask(Base):
     done_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp)
     updated_at: Mapped[datetime] = mapped_column(UtcTimestamp)
+    notified_at: Mapped[datetime | None] = mapped_column(UtcTimestamp)
+    """When the task was claimed for the managers' chat (committed before the post; see
+    bot.channel.telegram.managers); none: not posted yet."""
+    notified_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The managers' chat message of the task; none with `notified_at`: the post failed or a crash
+    left it unknown, and it is never posted again."""

@@ -708,3 +708,41 @@ def test_starting_the_bot_again_after_blocking_restores_surveys_not_marketing(
         ).all()
     latest = {purpose: granted for purpose, granted, _ in entries}
     assert latest == {"marketing": False, "survey": True, "service": True}
+
+
+def test_the_service_posts_tasks_to_the_managers_chat_and_routes_their_buttons(
+    tg: App, library: Library
+) -> None:
+    group = -1001234567890
+    managed = replace(tg, settings=tg.settings.model_copy(update={"telegram_managers_chat": group}))
+    who = customer(managed, "Инна", phone="+79160000009")
+    with managed.sessions.begin() as session:
+        task = ManagerTask(
+            kind="callback",
+            customer_id=who,
+            campaign_id="feedback",
+            due_at=NOW + timedelta(hours=3),
+            note="перезвонить",
+            state="open",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        session.add(task)
+        session.flush()
+        task_id = task.id
+
+    async def scenario() -> None:
+        async with telegram(managed, library) as (api, service):
+            assert service.managers is not None
+            maria = api.user(group, "Мария")
+            maria.started = True
+            assert await service.managers.notify() == 1
+            posted = api.last_sent(group)
+            assert "Инна" in posted.text and "перезвонить" in posted.text
+            await api.press(maria, posted.message_id, f"t:done:{task_id}")
+            await pump(service)
+            assert api.last_sent(group).buttons() == []
+
+    run(scenario)
+    with managed.sessions() as session:
+        assert session.get(ManagerTask, task_id).state == "done"  # type: ignore[union-attr]

@@ -40,13 +40,13 @@ from decimal import Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.app import App
 from bot.campaign.tasks import complete_task, postpone_task
-from bot.channel.telegram.sender import Blocked, Rejected, Sender, Sent, markup
+from bot.channel.telegram.sender import Blocked, Rejected, Sender, Sent
 from bot.customers.zone import customer_zone
 from bot.db.models import Customer, Manager, Order
 from bot.db.outreach import Outreach
@@ -472,20 +472,8 @@ class ManagersChat:
                 await self.sender.remove_keyboard(self.chat_id, message.message_id)
             return
         text = with_line(message.text, line)
-        bot = self.sender.bot
-        message_id = message.message_id
-        inline = markup(keyboard)
-        assert inline is None or isinstance(inline, InlineKeyboardMarkup)
-
-        async def call() -> int:
-            await bot.edit_message_text(
-                text=text, chat_id=self.chat_id, message_id=message_id, reply_markup=inline
-            )
-            return message_id
-
-        # The sender's pacing and retry rules (429, 403, 400, network) for the edit too.
-        result = await self.sender._paced(self.chat_id, call)
-        if not isinstance(result, int):
+        result = await self.sender.edit_text(self.chat_id, message.message_id, text, keyboard)
+        if not isinstance(result, Sent):
             logger.warning(
                 "telegram: editing task message %s failed: %s", message.message_id, result
             )

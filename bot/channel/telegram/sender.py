@@ -160,6 +160,22 @@ class Sender:
         result = await self._paced(chat_id, call)
         return Sent(result) if isinstance(result, int) else result
 
+    async def edit_text(
+        self, chat_id: int, message_id: int, text: str, reply_markup: dict[str, Any] | None
+    ) -> SendResult:
+        """Replace a sent message's text (and its inline keyboard; None removes it)."""
+        keyboard = markup(reply_markup)
+        assert keyboard is None or isinstance(keyboard, InlineKeyboardMarkup)
+
+        async def call() -> int:
+            await self.bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard
+            )
+            return message_id
+
+        result = await self._paced(chat_id, call)
+        return Sent(result) if isinstance(result, int) else result
+
     async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
         """Acknowledge a button press (not a message: outside the sending limits)."""
         try:

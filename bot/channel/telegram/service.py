@@ -56,6 +56,7 @@ from bot.channel.telegram.linking import (
     remember_chat,
 )
 from bot.channel.telegram.links import secret_from_settings
+from bot.channel.telegram.managers import ManagersChat
 from bot.channel.telegram.sender import Pace, Sender
 from bot.channel.telegram.texts import locale_of, text
 from bot.db.models import Consent, Customer
@@ -105,6 +106,8 @@ class TelegramService:
         self.channel = TelegramChannel(self.conversations)
         self.secret = secret_from_settings(app.settings)
         self._processing = asyncio.Lock()
+        group = app.settings.telegram_managers_chat
+        self.managers = ManagersChat(app, sender, group) if group is not None else None
         self._offset: int | None = None
 
     @classmethod
@@ -131,12 +134,15 @@ class TelegramService:
         await self.process_stored()
 
     async def housekeeping(self, stop: asyncio.Event, every_seconds: float = 60.0) -> None:
-        """Until `stop`: remind quiet conversations, send what the outbox still holds."""
+        """Until `stop`: remind quiet conversations, send what the outbox still holds, post new
+        manager tasks to the managers' chat."""
         idle = timedelta(hours=self.app.settings.telegram_reminder_hours)
         while not stop.is_set():
             try:
                 await self.conversations.remind_idle(idle)
                 await self.conversations.flush_outbox()
+                if self.managers is not None:
+                    await self.managers.notify()
             except Exception:  # a failing round must not end the loop
                 logger.exception("telegram: housekeeping failed")
             with contextlib.suppress(TimeoutError):
@@ -418,6 +424,8 @@ class TelegramService:
         await self.sender.send(who.chat_id, pack.stop_confirmation, {"remove_keyboard": True})
 
     async def _press(self, update_id: int, query: CallbackQuery) -> None:
+        if self.managers is not None and await self.managers.handle_press(query):
+            return  # a task button in the managers' chat
         message = query.message
         chat_id = message.chat.id if message is not None else query.from_user.id
         with self.app.sessions.begin() as session:

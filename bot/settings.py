@@ -49,6 +49,29 @@ class Settings(BaseSettings):
     telegram_chat_interval: float = Field(default=1.0, ge=0)
     """Seconds between two messages to the same chat (Telegram: about 1)."""
     telegram_reminder_hours: float = Field(default=24.0, gt=0)
+
+    # --- voice: Twilio + Vosk (docs/voice.md) ---
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    """Also the key Twilio signs webhooks with (X-Twilio-Signature)."""
+    twilio_api: str | None = None
+    """Another REST base URL (the simulator in bot.testing); None: Twilio's."""
+    voice_caller_id: str | None = None
+    """The number calls come from (E.164, a Twilio number of the account)."""
+    voice_calls_per_second: float = Field(default=1.0, gt=0)
+    """The account's outbound rate (Twilio's default: 1 call per second)."""
+    voice_tts_voice: str = "Polly.Tatyana"
+    """<Say voice=...>: a Twilio/Polly voice for the script's language."""
+    voice_tts_language: str = "ru-RU"
+    voice_no_input_seconds: float = Field(default=6.0, gt=0)
+    """Silence after a prompt before the step's no_input reprompt."""
+    voice_max_answer_seconds: float = Field(default=15.0, gt=0)
+    """The longest answer listened to in one turn."""
+    voice_manager_phone: str | None = None
+    """Where a script's `transfer` action dials (E.164); without it the transfer becomes a task."""
+    voice_leave_voicemail: bool = False
+    """On an answering machine: False hangs up (and retries per the voicemail policy); True says
+    the script's first prompt once, then hangs up."""
     """A conversation without a reply this long gets the script's reminder (its no_input)."""
 
 

@@ -45,7 +45,8 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.app import App
-from bot.campaign.definition import Campaign, Retry
+from bot.campaign.attempts import verdict
+from bot.campaign.definition import Campaign
 from bot.campaign.definition import Channel as ChannelName
 from bot.campaign.guard import MANAGER_TASK, Defer, GuardPolicy, Send, Skip
 from bot.campaign.loader import LoadedCampaign
@@ -607,24 +608,12 @@ class Dispatcher:
             if channels.index(talk.channel) + 1 < len(channels):
                 return Move(talk.row, RETRY, {**base, "next_attempt_at": now})
             return Move(talk.row, FAILED, base)
-        policy = self._retry_policy(talk.campaign, delivery)
-        if policy is not None and talk.attempts <= policy.max:
-            later = now + timedelta(minutes=policy.delay_minutes)
-            return Move(talk.row, RETRY, {**base, "next_attempt_at": later})
+        decided = verdict(
+            talk.campaign, delivery.status, talk.attempts, now, retryable=delivery.retryable
+        )
+        if decided.retry_at is not None:
+            return Move(talk.row, RETRY, {**base, "next_attempt_at": decided.retry_at})
         return Move(talk.row, FAILED, base)
-
-    @staticmethod
-    def _retry_policy(campaign: Campaign, delivery: Delivery) -> Retry | None:
-        attempts = campaign.attempts
-        if delivery.status == Status.NO_ANSWER:
-            return attempts.no_answer
-        if delivery.status == Status.BUSY:
-            return attempts.busy
-        if delivery.status == Status.VOICEMAIL:
-            return attempts.voicemail
-        if delivery.status == Status.FAILED and delivery.retryable:
-            return attempts.failed
-        return None  # a failure that will not get better
 
     @staticmethod
     def _tasks(contacted: Sequence[tuple[Talk, Delivery]], now: datetime) -> list[TaskSpec]:

@@ -29,19 +29,20 @@ from sqlalchemy.orm import Session
 from bot.app import App
 from bot.campaign.people import load_people
 from bot.campaign.states import DONE, IN_CONVERSATION
-from bot.campaign.tasks import answers_as_records, insert_tasks, tasks_from_conversation
 from bot.channel.base import Contact, Delivery, begin
+from bot.channel.finish import conversation_finished
 from bot.channel.telegram import render
 from bot.channel.telegram.linking import forget_chat_on_block
 from bot.channel.telegram.sender import Blocked, Rejected, Sender, Sent, Unavailable
+from bot.channel.versions import ScriptVersions
 from bot.customers.zone import customer_zone
 from bot.db.models import Customer
 from bot.db.outreach import Outreach
-from bot.db.telegram import ScriptVersion, TelegramMessage, TelegramUpdate
+from bot.db.telegram import TelegramMessage, TelegramUpdate
 from bot.dialog import engine
-from bot.dialog.events import Action, Answer, Ask, Event, HangUp, NoInput, Output
+from bot.dialog.events import Answer, Ask, Event, HangUp, NoInput, Output
 from bot.dialog.library import Library
-from bot.dialog.loader import LoadedScript, load_script_bytes
+from bot.dialog.loader import LoadedScript
 from bot.dialog.locale_pack import LocalePack
 from bot.dialog.offers import issue_offers
 from bot.dialog.state import State
@@ -72,7 +73,7 @@ class Conversations:
         self.app = app
         self.library = library
         self.sender = sender
-        self._stored_versions: set[str] = set()
+        self.versions = ScriptVersions(app, library)
 
     # --- the first step (from the dispatcher) ---
 
@@ -83,7 +84,7 @@ class Conversations:
             chat_id = int(contact.address)
         except ValueError:
             return Delivery.unreachable("no Telegram chat")
-        self._remember_version(contact.script)
+        self.versions.remember(contact.script)
         delivery = begin(contact)
         assert delivery.state is not None
         state, context = issue_offers(
@@ -139,23 +140,6 @@ class Conversations:
             return Delivery.failed(f"Telegram: {result.description}", retryable=False)
         return Delivery.failed(f"Telegram: {result.description}", retryable=True)
 
-    def _remember_version(self, loaded: LoadedScript) -> None:
-        """Keep the script's source at this version: a reply after an edit continues on it."""
-        if loaded.version in self._stored_versions or not loaded.source:
-            return
-        with self.app.sessions.begin() as session:
-            if session.get(ScriptVersion, loaded.version) is None:
-                session.add(
-                    ScriptVersion(
-                        version=loaded.version,
-                        script_id=loaded.script.id,
-                        locale=loaded.script.locale,
-                        source=loaded.source.decode("utf-8"),
-                        first_used_at=self.app.clock.now(),
-                    )
-                )
-        self._stored_versions.add(loaded.version)
-
     # --- later steps (from updates) ---
 
     def active(self, session: Session, customer_id: int) -> Active | None:
@@ -173,7 +157,7 @@ class Conversations:
         if row is None or row.conversation is None:
             return None
         state = State.from_json(_json(row.conversation))
-        loaded = self._script(session, state)
+        loaded = self.versions.script_for(session, state)
         pack = self.library.packs.get(loaded.script.locale)
         if pack is None:
             logger.error("telegram: no locale pack %s for row %s", loaded.script.locale, row.id)
@@ -187,17 +171,6 @@ class Conversations:
         )
         return Active(
             row.id, customer_id, row.campaign_id, state, loaded, pack, person.context, zone.key
-        )
-
-    def _script(self, session: Session, state: State) -> LoadedScript:
-        for (script_id, _), loaded in self.library.scripts.items():
-            if script_id == state.script and loaded.version == state.version:
-                return loaded
-        stored = session.get(ScriptVersion, state.version)
-        if stored is None:
-            raise LookupError(f"script {state.script}@{state.version} is neither loaded nor stored")
-        return load_script_bytes(
-            stored.source.encode("utf-8"), f"{state.script}@{state.version} (stored)"
         )
 
     async def answer(
@@ -265,7 +238,16 @@ class Conversations:
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise RuntimeError(f"outreach {active.outreach_id} is no longer in conversation")
         if state.finished:
-            self._finished(session, active, state, outputs, now)
+            conversation_finished(
+                session,
+                outreach_id=active.outreach_id,
+                customer_id=active.customer_id,
+                campaign_id=active.campaign_id,
+                state=state,
+                outputs=outputs,
+                zone=ZoneInfo(active.zone_name),
+                now=now,
+            )
         outgoing = render.messages(outputs, active.loaded, active.pack, context, active.outreach_id)
         if outgoing:
             seq = session.scalar(
@@ -288,33 +270,6 @@ class Conversations:
                     for index, message in enumerate(outgoing)
                 ],
             )
-
-    def _finished(
-        self,
-        session: Session,
-        active: Active,
-        state: State,
-        outputs: Sequence[Output],
-        now: datetime,
-    ) -> None:
-        if state.outcome == "opted_out":
-            session.execute(
-                update(Customer)
-                .where(Customer.id == active.customer_id, Customer.opted_out_at.is_(None))
-                .values(opted_out_at=now, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        specs = tasks_from_conversation(
-            customer_id=active.customer_id,
-            outreach_id=active.outreach_id,
-            campaign_id=active.campaign_id,
-            records=answers_as_records(state.answers),
-            outcome=state.outcome,
-            actions=[output for output in outputs if isinstance(output, Action)],
-            zone=ZoneInfo(active.zone_name),
-            now=now,
-        )
-        insert_tasks(session, specs, now)
 
     async def remind_idle(self, idle: timedelta) -> int:
         """Conversations without a reply for `idle` get the engine's NoInput: the script's

@@ -8,7 +8,8 @@ from sqlalchemy import Engine, engine_from_config, pool
 import bot.db.models
 import bot.db.outreach
 import bot.db.tasks
-import bot.db.telegram  # noqa: F401
+import bot.db.telegram
+import bot.db.voice  # noqa: F401
 from bot.db.base import Base
 
 config = context.config

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -21,8 +22,13 @@ from bot.campaign.scheduler import CampaignScheduler
 from bot.channel.base import Channel
 from bot.channel.simulated import MIXED_SHOP, SimulatedChannel
 from bot.channel.telegram.service import TelegramConfigError, TelegramService
-from bot.channel.telegram.webhook import webhook_app
+from bot.channel.voice.channel import VoiceChannel
+from bot.channel.voice.recognizer import SpeechModel
+from bot.channel.voice.service import VoiceService, make_twilio_client
+from bot.channel.voice.stream import RecognizerFactory
 from bot.dialog.library import Library, load_library
+from bot.errors import BoomerangError
+from bot.web import web_app
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +68,13 @@ def serve(
     channel: ChannelKind = typer.Option(
         ChannelKind.simulated,
         "--channel",
-        help="simulated: customers played by personas; live: Telegram (BOOMERANG_TELEGRAM_TOKEN).",
+        help=(
+            "simulated: customers played by personas; live: Telegram (with "
+            "BOOMERANG_TELEGRAM_TOKEN) and voice calls (with BOOMERANG_TWILIO_ACCOUNT_SID)."
+        ),
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Webhook server address (webhook mode)."),
-    port: int = typer.Option(8080, "--port", help="Webhook server port (webhook mode)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Webhook server address."),
+    port: int = typer.Option(8080, "--port", help="Webhook server port."),
 ) -> None:
     """Plan campaign runs on their schedule and send due outreach, until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -75,9 +84,23 @@ def serve(
     app = open_app()
     try:
         telegram: TelegramService | None = None
+        voice: Voice | None = None
+        channels: dict[str, Channel] = {}
         if channel == ChannelKind.live:
-            telegram = _telegram_or_exit(app, library)
-            channels: dict[str, Channel] = {"telegram": telegram.channel}
+            settings = app.settings
+            if not settings.telegram_token and not settings.twilio_account_sid:
+                typer.echo(
+                    "error: --channel live needs BOOMERANG_TELEGRAM_TOKEN (Telegram) and/or "
+                    "BOOMERANG_TWILIO_ACCOUNT_SID (voice calls)",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            if settings.telegram_token:
+                telegram = _telegram_or_exit(app, library)
+                channels["telegram"] = telegram.channel
+            if settings.twilio_account_sid:
+                voice = _voice_or_exit(app, library, campaigns)
+                channels["voice"] = voice.channel
         else:
             channels = simulated_channels(app)
         dispatcher = Dispatcher(
@@ -94,10 +117,42 @@ def serve(
             f"{app.engine.url.render_as_string()} with the {channel.value} channels "
             f"({', '.join(sorted(channels))}); SIGTERM or Ctrl-C stops"
         )
-        asyncio.run(_run(scheduler, telegram, host, port))
+        asyncio.run(_run(scheduler, telegram, voice, host, port))
     finally:
         app.engine.dispose()
     typer.echo("stopped")
+
+
+@dataclass(frozen=True)
+class Voice:
+    service: VoiceService
+    channel: VoiceChannel
+    recognizer_for: RecognizerFactory
+
+
+def _voice_or_exit(app: App, library: Library, campaigns: list[LoadedCampaign]) -> Voice:
+    """The voice channel: Twilio's client and the speech model; a missing setting exits 2."""
+    settings = app.settings
+    needed = {
+        "BOOMERANG_TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "BOOMERANG_VOICE_CALLER_ID": settings.voice_caller_id,
+        "BOOMERANG_PUBLIC_URL": settings.public_url,
+        "BOOMERANG_VOSK_MODEL": settings.vosk_model,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        typer.echo(f"error: voice calls need {', '.join(missing)} (docs/voice.md)", err=True)
+        raise typer.Exit(2)
+    assert settings.vosk_model is not None
+    try:
+        model = SpeechModel.load(settings.vosk_model)
+    except BoomerangError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    service = VoiceService(
+        app, library, {c.campaign.id: c for c in campaigns}, make_twilio_client(settings)
+    )
+    return Voice(service, VoiceChannel(service), lambda phrases: model.recognizer(phrases))
 
 
 def _telegram_or_exit(app: App, library: Library) -> TelegramService:
@@ -113,7 +168,11 @@ def _telegram_or_exit(app: App, library: Library) -> TelegramService:
 
 
 async def _run(
-    scheduler: CampaignScheduler, telegram: TelegramService | None, host: str, port: int
+    scheduler: CampaignScheduler,
+    telegram: TelegramService | None,
+    voice: Voice | None,
+    host: str,
+    port: int,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -121,16 +180,22 @@ async def _run(
         loop.add_signal_handler(signum, stop.set)
     background: list[asyncio.Task[None]] = []
     server: uvicorn.Server | None = None
+    webhook = telegram is not None and telegram.app.settings.telegram_mode == "webhook"
     if telegram is not None:
         await telegram.recover()
-        if telegram.app.settings.telegram_mode == "webhook":
+        if webhook:
             await telegram.set_webhook()
-            config = uvicorn.Config(webhook_app(telegram), host=host, port=port, log_level="info")
-            server = uvicorn.Server(config)
-            background.append(asyncio.create_task(server.serve()))
         else:
             background.append(asyncio.create_task(telegram.poll(stop)))
         background.append(asyncio.create_task(telegram.housekeeping(stop)))
+    if webhook or voice is not None:
+        api = web_app(
+            telegram if webhook else None,
+            voice.service if voice is not None else None,
+            voice.recognizer_for if voice is not None else None,
+        )
+        server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level="info"))
+        background.append(asyncio.create_task(server.serve()))
     scheduler.start()
     await stop.wait()
     logger.info("serve: stopping")

@@ -57,6 +57,7 @@ from bot.dialog.loader import LoadedScript
 from bot.dialog.locale_pack import LocalePack
 from bot.dialog.offers import issue_offers
 from bot.dialog.state import State
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -462,6 +463,24 @@ class VoiceService:
                 await self.client.calls(sid).update_async(status="completed")
             except Exception:  # the call may be over already
                 logger.info("voice: hanging up on the machine at %s failed", sid, exc_info=True)
+
+
+def make_twilio_client(settings: Settings) -> Any:
+    """The real twilio REST client (async HTTP), pointed at `BOOMERANG_TWILIO_API` when set (the
+    simulator in bot.testing)."""
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    if not settings.twilio_account_sid or not settings.twilio_auth_token:
+        raise ValueError("set BOOMERANG_TWILIO_ACCOUNT_SID and BOOMERANG_TWILIO_AUTH_TOKEN")
+    client = Client(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        http_client=AsyncTwilioHttpClient(),
+    )
+    if settings.twilio_api:
+        client.api.base_url = settings.twilio_api.rstrip("/")
+    return client
 
 
 def _event(heard: Mapping[str, Any] | None, at: datetime) -> Event:

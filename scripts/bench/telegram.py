@@ -1,0 +1,427 @@
+"""Benchmark a Telegram campaign against the Bot API emulator: share of the limit, 429s, msgs/s.
+
+Usage:
+
+    .venv/bin/python scripts/bench/telegram.py --customers 10000
+    .venv/bin/python scripts/bench/telegram.py --customers 1000 --run limited
+
+Builds a shop of N customers (each with a Telegram chat, survey consent in Telegram and a delivered
+order; the crash test's shop, scripts/crash_test.py) in a fresh SQLite file, plans one post-order
+campaign over all of them and dispatches every row with the real `Dispatcher` through
+`TelegramService.channel` to the Bot API emulator, which runs as a separate process (`python -m
+bot.testing.telegram`) so it does not share the service's event loop. Every simulated user has
+pressed Start (control API, before the timed part).
+
+- `limited`: the emulator enforces 30 messages/s for the bot and 1 s between two messages to one
+  chat; the Sender paces with `Pace(30, 1)`. Printed: messages, the rate from the first to the last
+  message and its share of the limit (target 0.97), the 429s the emulator answered, the Sender's
+  `retry_after_waits`, duplicates (the emulator's per-chat sent lists, sampled, and
+  `telegram_messages`) and the outreach rows' final states (all `in_conversation`).
+- `unlimited`: the emulator enforces nothing, the Sender paces with `Pace(None, 0)`; the messages
+  per second the service pushes end to end (dispatcher included; target 1,000/s), next to a
+  baseline from the same run: raw aiogram `bot.send_message` to the same emulator with the same
+  concurrency and no database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiohttp import ClientSession
+from crash_test import (  # type: ignore[import-not-found]
+    CAMPAIGN_ID,
+    DIALOGS,
+    NOW,
+    ShiftedClock,
+    build_shop,
+    campaign,
+)
+from sqlalchemy import func, select
+
+from bot.app import open_app
+from bot.campaign.dispatcher import Dispatcher
+from bot.campaign.guard import GuardPolicy
+from bot.campaign.planner import plan_run
+from bot.channel.telegram.sender import Pace, Sender, SendResult, Sent, markup
+from bot.channel.telegram.service import TelegramService, make_bot
+from bot.clock import FixedClock
+from bot.db.outreach import Outreach
+from bot.db.telegram import TelegramMessage
+from bot.dialog.library import Library, load_library
+from bot.settings import Settings
+
+TOKEN = "123456:BENCH-TOKEN"
+CHAT_BASE = 10_000
+"""build_shop gives customer i the Telegram chat 10,000 + i."""
+RATE = 30.0
+CHAT_INTERVAL = 1.0
+SAMPLE = 200
+"""Chats whose sent list is read back from the emulator to look for duplicates."""
+
+
+class TimedSender(Sender):
+    """The Sender, noting when each message was accepted (monotonic seconds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.times: list[float] = []
+
+    async def send(
+        self, chat_id: int, text: str, reply_markup: dict[str, Any] | None
+    ) -> SendResult:
+        result = await super().send(chat_id, text, reply_markup)
+        if isinstance(result, Sent):
+            self.times.append(time.monotonic())
+        return result
+
+
+@dataclass
+class Emulator:
+    process: subprocess.Popen[str]
+    base: str
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process, or of `pid` (from /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(rate: str, chat_interval: str) -> Emulator:
+    """The emulator as a subprocess; returns once it printed its base URL (it is serving)."""
+    command = [
+        sys.executable,
+        "-m",
+        "bot.testing.telegram",
+        "--port",
+        str(free_port()),
+        "--token",
+        TOKEN,
+        "--rate",
+        rate,
+        "--chat-interval",
+        chat_interval,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2]
+    )
+    assert process.stdout is not None
+    base = process.stdout.readline().strip()
+    if not base.startswith("http"):
+        process.kill()
+        raise SystemExit(f"the emulator did not start (said {base!r})")
+    return Emulator(process, base)
+
+
+async def control(base: str, chats: list[int]) -> None:
+    """Every simulated user presses Start (control API), 100 requests at a time."""
+    gate = asyncio.Semaphore(100)
+    async with ClientSession() as http:
+
+        async def one(chat: int) -> None:
+            async with gate:
+                url = f"{base}/_emulator/users/{chat}/start"
+                async with http.post(url, json={"first_name": f"Name{chat}"}) as response:
+                    body = await response.json()
+                    if not body.get("ok"):
+                        raise SystemExit(f"start {chat}: {body}")
+
+        await asyncio.gather(*(one(chat) for chat in chats))
+
+
+async def emulator_stats(base: str) -> dict[str, Any]:
+    async with ClientSession() as http, http.get(f"{base}/_emulator/stats") as response:
+        return dict((await response.json())["result"])
+
+
+async def first_message(base: str, chat: int) -> tuple[str, dict[str, Any] | None]:
+    """The text and reply_markup of the first message the emulator holds for `chat`."""
+    async with ClientSession() as http, http.get(f"{base}/_emulator/sent/{chat}") as response:
+        message = (await response.json())["result"][0]
+    return str(message["text"]), message["reply_markup"]
+
+
+async def sent_counts(base: str, chats: list[int]) -> dict[int, int]:
+    """How many messages the emulator holds for each of `chats`."""
+    async with ClientSession() as http:
+
+        async def one(chat: int) -> tuple[int, int]:
+            async with http.get(f"{base}/_emulator/sent/{chat}") as response:
+                return chat, len((await response.json())["result"])
+
+        return dict(await asyncio.gather(*(one(chat) for chat in chats)))
+
+
+@dataclass
+class Outcome:
+    rows: int
+    messages: int
+    seconds: float
+    """Wall time of the dispatch loop (first claim to the last tick's store)."""
+    first_to_last: float
+    retry_after_waits: int
+    ticks: int
+
+
+async def dispatch(
+    db: Path, library: Library, base: str, pace: Pace, limit: int, concurrency: int
+) -> Outcome:
+    settings = Settings(database_url=f"sqlite:///{db}", telegram_token=TOKEN, telegram_api=base)
+    app = open_app(settings, clock=ShiftedClock(time.time()))
+    bot = make_bot(TOKEN, base)
+    sender = TimedSender(bot, pace)
+    service = TelegramService(app, library, bot, sender)
+    worker = Dispatcher(
+        app,
+        {CAMPAIGN_ID: campaign(db.parent)},
+        library,
+        {"telegram": service.channel},
+        GuardPolicy(),
+        worker_id="bench",
+        concurrency=concurrency,
+    )
+    rows = ticks = 0
+    try:
+        started = time.perf_counter()
+        while True:
+            summary = await worker.tick(limit=limit)
+            if summary.claimed == 0:
+                break
+            rows += summary.claimed
+            ticks += 1
+        seconds = time.perf_counter() - started
+    finally:
+        await service.close()
+        app.engine.dispose()
+    times = sender.times
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return Outcome(rows, len(times), seconds, span, sender.retry_after_waits, ticks)
+
+
+def prepare(folder: Path, customers: int) -> Path:
+    """A fresh shop with the campaign planned; returns the database file."""
+    db = folder / "telegram.db"
+    app = open_app(Settings(database_url=f"sqlite:///{db}"), clock=FixedClock(NOW))
+    try:
+        build_shop(app, customers)
+        run = plan_run(app, campaign(folder), NOW)
+    finally:
+        app.engine.dispose()
+    if run.planned != customers:
+        raise SystemExit(f"planned {run.planned} rows for {customers} customers")
+    return db
+
+
+def checks(db: Path) -> tuple[Counter[str], int, int]:
+    """Outreach states, (outreach, seq) pairs stored twice, and telegram_messages rows."""
+    app = open_app(Settings(database_url=f"sqlite:///{db}"), clock=FixedClock(NOW))
+    try:
+        with app.sessions() as session:
+            states = Counter(
+                {
+                    state: count
+                    for state, count in session.execute(
+                        select(Outreach.state, func.count()).group_by(Outreach.state)
+                    )
+                }
+            )
+            doubled = (
+                select(TelegramMessage.outreach_id, TelegramMessage.seq)
+                .group_by(TelegramMessage.outreach_id, TelegramMessage.seq)
+                .having(func.count() > 1)
+                .subquery()
+            )
+            twice = int(session.scalar(select(func.count()).select_from(doubled)) or 0)
+            stored = int(session.scalar(select(func.count()).select_from(TelegramMessage)) or 0)
+    finally:
+        app.engine.dispose()
+    return states, twice, stored
+
+
+async def duplicates_at_emulator(base: str, customers: int, per_chat: int) -> tuple[int, int]:
+    """(chats sampled, chats holding more messages than one first step sends)."""
+    chats = random.Random(5).sample(range(CHAT_BASE + 1, CHAT_BASE + customers + 1), SAMPLE)
+    counts = await sent_counts(base, chats[: min(SAMPLE, customers)])
+    return len(counts), sum(1 for count in counts.values() if count > per_chat)
+
+
+def peak_rss() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def limited(customers: int, limit: int, concurrency: int, library: Library) -> None:
+    print(f"== limited: {RATE:.0f} msg/s per bot, {CHAT_INTERVAL:.0f} s per chat ==")
+    with tempfile.TemporaryDirectory() as temp:
+        started = time.perf_counter()
+        db = prepare(Path(temp), customers)
+        emulator = start_emulator(str(RATE), str(CHAT_INTERVAL))
+        try:
+            chats = [CHAT_BASE + i for i in range(1, customers + 1)]
+            asyncio.run(control(emulator.base, chats))
+            print(
+                f"setup (shop, plan, emulator, {customers:,} users pressed Start): "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            pace = Pace(RATE, CHAT_INTERVAL)
+            outcome = asyncio.run(dispatch(db, library, emulator.base, pace, limit, concurrency))
+            stats = asyncio.run(emulator_stats(emulator.base))
+            per_chat = round(outcome.messages / max(outcome.rows, 1))
+            sampled, doubled_chats = asyncio.run(
+                duplicates_at_emulator(emulator.base, customers, per_chat)
+            )
+        finally:
+            emulator.stop()
+        states, twice, stored = checks(db)
+    sent = int(stats["messages_sent"])
+    rate = (outcome.messages - 1) / outcome.first_to_last if outcome.first_to_last else 0.0
+    end_to_end = outcome.messages / outcome.seconds
+    expected = customers * per_chat
+    print(
+        f"dispatched {outcome.rows:,} rows in {outcome.ticks} ticks of {limit} "
+        f"(concurrency {concurrency}): {outcome.seconds:.1f} s"
+    )
+    print(
+        f"messages: {outcome.messages:,} accepted by the Sender, {sent:,} held by the emulator, "
+        f"{stored:,} in telegram_messages ({per_chat} per customer)"
+    )
+    print(
+        f"rate, first to last message: {rate:.2f} msg/s over {outcome.first_to_last:.1f} s = "
+        f"{rate / RATE:.3f} of the limit (target 0.97); end to end {end_to_end:.2f} msg/s = "
+        f"{end_to_end / RATE:.3f}"
+    )
+    print(
+        f"429s: {stats['too_many_requests']} answered by the emulator (target 0), "
+        f"Sender retry_after_waits {outcome.retry_after_waits}"
+    )
+    print(
+        f"duplicates: {sent - expected} extra messages at the emulator, "
+        f"{doubled_chats} of {sampled} sampled chats with more than {per_chat}, "
+        f"{twice} (outreach, seq) stored twice (target 0)"
+    )
+    print(f"outreach states: {dict(states)} (all {customers:,} in_conversation expected)")
+    print(f"peak RSS: {peak_rss():,.0f} MiB")
+
+
+async def raw_sends(
+    base: str, chats: list[int], text: str, reply: dict[str, Any] | None, concurrency: int
+) -> float:
+    """Seconds for one aiogram send_message per chat (the service's first message: its text and
+    keyboard), `concurrency` at once; no database, no engine, no pacing."""
+    bot = make_bot(TOKEN, base)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(chat: int) -> None:
+        async with gate:
+            await bot.send_message(chat, text, reply_markup=markup(reply))
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(one(chat) for chat in chats))
+        return time.perf_counter() - started
+    finally:
+        await bot.session.close()
+
+
+def unlimited(customers: int, limit: int, concurrency: int, library: Library) -> None:
+    print("== unlimited: the emulator enforces no limit, Pace(None, 0) ==")
+    with tempfile.TemporaryDirectory() as temp:
+        started = time.perf_counter()
+        db = prepare(Path(temp), customers)
+        emulator = start_emulator("none", "none")
+        try:
+            chats = [CHAT_BASE + i for i in range(1, customers + 1)]
+            asyncio.run(control(emulator.base, chats))
+            print(
+                f"setup (shop, plan, emulator, {customers:,} users pressed Start): "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            pid = emulator.process.pid
+            cpu, cpu_emulator = cpu_seconds(), cpu_seconds(pid)
+            outcome = asyncio.run(
+                dispatch(db, library, emulator.base, Pace(None, 0), limit, concurrency)
+            )
+            cpu, cpu_emulator = cpu_seconds() - cpu, cpu_seconds(pid) - cpu_emulator
+            stats = asyncio.run(emulator_stats(emulator.base))
+            text, reply = asyncio.run(first_message(emulator.base, chats[0]))
+            raw_cpu, raw_cpu_emulator = cpu_seconds(), cpu_seconds(pid)
+            raw_seconds = asyncio.run(raw_sends(emulator.base, chats, text, reply, concurrency))
+            raw_cpu, raw_cpu_emulator = cpu_seconds() - raw_cpu, cpu_seconds(pid) - raw_cpu_emulator
+        finally:
+            emulator.stop()
+        states, twice, stored = checks(db)
+    rate = outcome.messages / outcome.seconds
+    raw_rate = len(chats) / raw_seconds
+    print(
+        f"dispatched {outcome.rows:,} rows in {outcome.ticks} ticks of {limit} "
+        f"(concurrency {concurrency}): {outcome.messages:,} messages in {outcome.seconds:.1f} s = "
+        f"{rate:,.0f} msg/s end to end, dispatcher included (target 1,000/s)"
+    )
+    print(
+        f"  CPU during the dispatch: service {cpu:.1f} s ({cpu / outcome.seconds:.0%} of a core), "
+        f"emulator {cpu_emulator:.1f} s ({cpu_emulator / outcome.seconds:.0%})"
+    )
+    print(
+        f"baseline: raw aiogram send_message, same emulator and concurrency, no database: "
+        f"{len(chats):,} in {raw_seconds:.1f} s = {raw_rate:,.0f} msg/s; "
+        f"service / baseline = {rate / raw_rate:.2f}"
+    )
+    print(
+        f"  CPU during the baseline: client {raw_cpu:.1f} s ({raw_cpu / raw_seconds:.0%} of a "
+        f"core), emulator {raw_cpu_emulator:.1f} s ({raw_cpu_emulator / raw_seconds:.0%})"
+    )
+    print(
+        f"429s {stats['too_many_requests']}, emulator holds {stats['messages_sent']:,} messages "
+        f"({stored:,} in telegram_messages, {twice} stored twice); states {dict(states)}"
+    )
+    print(f"peak RSS: {peak_rss():,.0f} MiB")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--run", choices=("both", "limited", "unlimited"), default="both")
+    parser.add_argument("--limit", type=int, default=500, help="rows per tick")
+    parser.add_argument("--concurrency", type=int, default=50, help="conversations at once")
+    args = parser.parse_args(argv)
+    library = load_library(DIALOGS)
+    if args.run in ("both", "limited"):
+        limited(args.customers, args.limit, args.concurrency, library)
+    if args.run in ("both", "unlimited"):
+        unlimited(args.customers, args.limit, args.concurrency, library)
+
+
+if __name__ == "__main__":
+    main()

@@ -267,6 +267,36 @@ def test_gated_call_audio_is_recognised(speech_model: SpeechModel, voice: VoiceA
 
 
 @pytest.mark.slow
+def test_recognition_never_blocks_the_event_loop(
+    speech_model: SpeechModel, voice: VoiceAudio
+) -> None:
+    chunk = pcm_bytes(voice.samples("오늘 날씨가 좋습니다"))
+
+    async def run() -> tuple[int, float]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        start = time.perf_counter()
+        recognizer = CallRecognizer(speech_model)  # full vocabulary: the slow case
+        await recognizer.feed(chunk)
+        await recognizer.finish()
+        elapsed = time.perf_counter() - start
+        done.set()
+        await task
+        return ticks, elapsed
+
+    ticks, elapsed = asyncio.run(run())
+    assert elapsed > 0.1 and ticks >= elapsed / 0.005 / 4, (ticks, elapsed)
+
+
+@pytest.mark.slow
 def test_cpu_per_second_of_audio(speech_model: SpeechModel, voice: VoiceAudio) -> None:
     """One quick measurement (printed with -s): CPU seconds per second of audio."""
     audio = np.concatenate([voice.samples(w) for w in ["아니요", "일곱", "열", "네", "하나"]])

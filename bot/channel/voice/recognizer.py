@@ -190,6 +190,8 @@ class CallRecognizer:
         self._kaldi: Any = None
         self._pending = bytearray()
         self._lock = asyncio.Lock()
+        self._thread_lock = threading.Lock()
+        """Held while Kaldi works: a cancelled `feed` releases `_lock` before its thread ends."""
 
     async def feed(self, pcm: bytes) -> Heard | None:
         async with self._lock:
@@ -228,16 +230,18 @@ class CallRecognizer:
         return self._kaldi
 
     def _accept(self, chunk: bytes) -> Heard | None:
-        kaldi = self._recognizer()
-        if chunk and kaldi.AcceptWaveform(chunk):
-            return _heard(kaldi.Result())
-        return None
+        with self._thread_lock:
+            kaldi = self._recognizer()
+            if chunk and kaldi.AcceptWaveform(chunk):
+                return _heard(kaldi.Result())
+            return None
 
     def _final(self, chunk: bytes) -> Heard | None:
-        kaldi = self._recognizer()
-        if chunk:
-            kaldi.AcceptWaveform(chunk)
-        return _heard(kaldi.FinalResult())
+        with self._thread_lock:
+            kaldi = self._recognizer()
+            if chunk:
+                kaldi.AcceptWaveform(chunk)
+            return _heard(kaldi.FinalResult())
 
 
 def _vosk() -> Any:

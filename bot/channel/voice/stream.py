@@ -67,8 +67,11 @@ async def run_turn(
             wait = _timeout(
                 turn, started_at, speech_seen, digits, digit_at, clock(), no_input_seconds
             )
+            if wait <= 0:  # media keeps coming, so the time is checked at every message too
+                heard = await _timed_out(recognizer, digits, speech_seen)
+                break
             try:
-                raw = await asyncio.wait_for(socket.receive_text(), timeout=max(wait, 0.01))
+                raw = await asyncio.wait_for(socket.receive_text(), timeout=wait)
             except TimeoutError:
                 heard = await _timed_out(recognizer, digits, speech_seen)
                 break

@@ -26,9 +26,11 @@ from bot.app import App
 from bot.campaign.dispatcher import Dispatcher
 from bot.campaign.guard import GuardPolicy
 from bot.campaign.loader import LoadedCampaign, load_campaign
+from bot.channel.pace import Pace
 from bot.channel.voice.channel import VoiceChannel
 from bot.channel.voice.recognizer import Heard, Recognizer, SpeechModel
 from bot.channel.voice.service import VoiceService, make_twilio_client
+from bot.clock import FixedClock
 from bot.db.models import Customer, Order
 from bot.db.outreach import CampaignRun, Outreach
 from bot.db.tasks import ManagerTask
@@ -183,6 +185,9 @@ async def stack(
     library: Library,
     campaigns: Sequence[LoadedCampaign],
     recognizer_for: Callable[[Sequence[str]], Recognizer],
+    *,
+    overrides: dict[str, Any] | None = None,
+    pace: Pace | None = None,
     **simulator: Any,
 ) -> AsyncIterator[tuple[TwilioSimulator, VoiceService, App]]:
     """The simulator, our webhooks on a free port, and the voice service wired to both."""
@@ -199,11 +204,13 @@ async def stack(
                 "voice_calls_per_second": 50.0,
                 "voice_manager_phone": MANAGER,
                 "company_name": "Зерно",
+                **(overrides or {}),
             }
         )
         voice_app = replace(app, settings=settings)
         client = make_twilio_client(settings)
-        service = VoiceService(voice_app, library, {c.campaign.id: c for c in campaigns}, client)
+        by_id = {c.campaign.id: c for c in campaigns}
+        service = VoiceService(voice_app, library, by_id, client, pace=pace)
         api = web_app(voice=service, recognizer_for=recognizer_for)
         config = uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning")
         server = uvicorn.Server(config)
@@ -610,3 +617,79 @@ def test_the_real_model_hears_a_grammar_word_a_keypad_answer_and_silence(
     assert done.conversation["answers"]["nps"] == 7
     with app.sessions() as session:
         assert session.scalar(select(func.count()).select_from(VoiceCall)) == 1
+
+
+def test_calls_keep_to_the_accounts_calls_per_second(
+    app: App, library: Library, tmp_path: Path
+) -> None:
+    ids = [customer(app, f"c{i}", f"+7916000010{i}") for i in range(3)]
+    loaded = campaign(tmp_path, "feedback", "post_order_feedback")
+    queue(app, loaded, *ids)
+
+    async def scenario() -> None:
+        rate = {"voice_calls_per_second": 2.0}
+        async with stack(app, library, [loaded], Scripted(), overrides=rate) as (
+            sim,
+            service,
+            voice_app,
+        ):
+            for i in range(3):
+                sim.callee(f"+7916000010{i}", NO_ANSWER)
+            worker = Dispatcher(
+                voice_app,
+                {"feedback": loaded},
+                library,
+                {"voice": VoiceChannel(service)},
+                GuardPolicy(),
+                "w",
+            )
+            assert (await worker.tick()).sent == 3
+            await sim.idle(60)
+            # At most two calls in any one second: the third waits until the first is a second old.
+            assert sim.calls_per_second == 2
+            assert sim.create_times[2] - sim.create_times[0] >= 0.98
+
+    run(scenario)
+
+
+def test_the_window_is_checked_again_right_before_dialling(
+    app: App, library: Library, tmp_path: Path
+) -> None:
+    """Two calls at 20:59:59.5 in Moscow, one call a second: the second would ring at 21:00:00.5,
+    after the voice hours, so it is not placed and waits for the next morning."""
+    clock = app.clock
+    assert isinstance(clock, FixedClock)
+    clock.set(datetime(2026, 11, 22, 17, 59, 59, 500_000, tzinfo=UTC))
+    first, second = customer(app, "Лев", "+79160000201"), customer(app, "Майя", "+79160000202")
+    loaded = campaign(tmp_path, "feedback", "post_order_feedback")
+    queue(app, loaded, first, second)
+    moments = [0.0]
+
+    async def sleep(seconds: float) -> None:  # the account's rate makes time pass
+        moments[0] += seconds
+        clock.advance(timedelta(seconds=seconds))
+
+    pace = Pace(1.0, 0.0, monotonic=lambda: moments[0], sleep=sleep)
+
+    async def scenario() -> None:
+        async with stack(app, library, [loaded], Scripted(), pace=pace) as (sim, service, v):
+            sim.callee("+79160000201", NO_ANSWER)
+            sim.callee("+79160000202", NO_ANSWER)
+            worker = Dispatcher(
+                v,
+                {"feedback": loaded},
+                library,
+                {"voice": VoiceChannel(service)},
+                GuardPolicy(),
+                "w",
+            )
+            summary = await worker.tick()
+            assert summary.sent == 2 and summary.reasons == {"deferred": 1}
+            assert [record.to for record in sim.calls.values()] == ["+79160000201"]
+            again = await worker.tick()  # the guard now defers it to the next opening
+            assert again.deferred == 1
+
+    run(scenario)
+    waiting = row(app, second)
+    assert waiting.state == "planned"
+    assert waiting.next_attempt_at == datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 09:00 Moscow

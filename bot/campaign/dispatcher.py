@@ -603,6 +603,8 @@ class Dispatcher:
             return Move(talk.row, state, values)
         reason = delivery.status.value
         base = {"conversation": conversation, "skip_reason": reason}
+        if delivery.status == Status.DEFERRED:
+            return Move(talk.row, RETRY, {**base, "next_attempt_at": now, "contacted_at": None})
         if delivery.status == Status.UNREACHABLE:
             channels = talk.campaign.channels
             if channels.index(talk.channel) + 1 < len(channels):

@@ -46,6 +46,9 @@ class Status(StrEnum):
     NO_ANSWER = "no_answer"
     """The call was not picked up or the first message never got a reply; the engine never ran."""
     VOICEMAIL = "voicemail"
+    DEFERRED = "deferred"
+    """Not attempted after all: the window closed while the call waited for its turn (the
+    account's calls per second). Tried again at once: the guard defers it to the next opening."""
 
 
 @dataclass(frozen=True, slots=True)

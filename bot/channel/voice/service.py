@@ -40,10 +40,13 @@ from twilio.rest import Client
 
 from bot.app import App
 from bot.campaign.attempts import verdict
+from bot.campaign.guard import GuardPolicy
 from bot.campaign.loader import LoadedCampaign
 from bot.campaign.people import load_people
+from bot.campaign.route import sending_window
 from bot.campaign.states import DONE, FAILED, IN_CONVERSATION, RETRY
 from bot.campaign.tasks import TaskSpec, insert_tasks
+from bot.campaign.window import is_open
 from bot.channel.base import Contact, Delivery, Status, begin
 from bot.channel.finish import conversation_finished
 from bot.channel.pace import Pace
@@ -51,6 +54,7 @@ from bot.channel.versions import ScriptVersions
 from bot.channel.voice import twiml
 from bot.channel.voice.prompt import Prompt, prompt
 from bot.customers.zone import customer_zone
+from bot.db.models import Customer
 from bot.db.outreach import Outreach
 from bot.db.voice import VoiceCall, VoiceStatusEvent, VoiceStreamToken
 from bot.dialog import engine
@@ -118,6 +122,7 @@ class VoiceService:
         campaigns: Mapping[str, LoadedCampaign],
         client: Any,
         pace: Pace | None = None,
+        policy: GuardPolicy | None = None,
     ) -> None:
         settings = app.settings
         if not settings.public_url:
@@ -128,6 +133,7 @@ class VoiceService:
         self.client = client
         """twilio.rest.Client (async http client): the one seam to Twilio's REST API."""
         self.pace = pace or Pace(settings.voice_calls_per_second, 0.0)
+        self.policy = policy or GuardPolicy()
         self.versions = ScriptVersions(app, library)
         self.base = settings.public_url.rstrip("/")
 
@@ -174,6 +180,14 @@ class VoiceService:
             call.twiml = self._turn_twiml(session, call, said, 0, now)
             call_id = call.id
         await self.pace.wait(0)
+        if not self._window_open(contact):
+            with self.app.sessions.begin() as session:
+                session.execute(
+                    update(VoiceCall)
+                    .where(VoiceCall.id == call_id)
+                    .values(status="canceled", status_rank=4, outcome="window closed")
+                )
+            return Delivery(Status.DEFERRED, reason="the calling window closed before the call")
         try:
             created = await self.client.calls.create_async(
                 to=contact.address,
@@ -198,6 +212,25 @@ class VoiceService:
                 .values(call_sid=created.sid, status=created.status or "queued")
             )
         return Delivery.talked(state, delivery.outputs)
+
+    def _window_open(self, contact: Contact) -> bool:
+        """Right before dialling (after waiting for the account's rate): still inside the
+        campaign's window and the voice hours, in the customer's local time?"""
+        now = self.app.clock.now()
+        with self.app.sessions() as session:
+            found = session.execute(
+                select(Outreach.campaign_id, Customer.time_zone, Customer.phone)
+                .join(Customer, Customer.id == Outreach.customer_id)
+                .where(Outreach.id == contact.outreach_id)
+            ).first()
+        if found is None:
+            return False
+        loaded = self.campaigns.get(found.campaign_id)
+        if loaded is None:
+            return True  # no campaign to read a window from: the guard decided a moment ago
+        campaign = loaded.campaign
+        zone = customer_zone(found.time_zone, found.phone, campaign.schedule.time_zone)
+        return is_open(now, zone, sending_window(campaign), self.policy.voice_hours)
 
     def _not_placed(self, call_id: int, error: Exception) -> Delivery:
         status = getattr(error, "status", None)

@@ -26,6 +26,7 @@ from bot.channel.voice.channel import VoiceChannel
 from bot.channel.voice.recognizer import SpeechModel
 from bot.channel.voice.service import VoiceService, make_twilio_client
 from bot.channel.voice.stream import RecognizerFactory
+from bot.channel.voice.vocabulary import grammar_warnings
 from bot.dialog.library import Library, load_library
 from bot.errors import BoomerangError
 from bot.web import web_app
@@ -149,6 +150,8 @@ def _voice_or_exit(app: App, library: Library, campaigns: list[LoadedCampaign]) 
     except BoomerangError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
+    for problem in grammar_warnings(library, model):
+        logger.warning("voice: %s", problem)  # phrases the model cannot hear: docs/voice.md
     service = VoiceService(
         app, library, {c.campaign.id: c for c in campaigns}, make_twilio_client(settings)
     )

@@ -292,19 +292,19 @@ def row(app: App, customer_id: int) -> Outreach:
     return found
 
 
+def voice_worker(
+    app: App, library: Library, service: VoiceService, loaded: LoadedCampaign
+) -> Dispatcher:
+    """A dispatcher whose only channel is the voice channel."""
+    channels = {"voice": VoiceChannel(service)}
+    return Dispatcher(app, {loaded.campaign.id: loaded}, library, channels, GuardPolicy(), "w")
+
+
 async def call(
     app: App, library: Library, service: VoiceService, sim: TwilioSimulator, loaded: LoadedCampaign
 ) -> str:
     """Dispatch the queued row by voice and wait for the simulated call to end; its sid."""
-    worker = Dispatcher(
-        app,
-        {loaded.campaign.id: loaded},
-        library,
-        {"voice": VoiceChannel(service)},
-        GuardPolicy(),
-        "w",
-    )
-    summary = await worker.tick()
+    summary = await voice_worker(app, library, service, loaded).tick()
     assert summary.sent == 1, summary
     await sim.idle(60)
     (sid,) = list(sim.calls)
@@ -394,14 +394,7 @@ def test_no_answer_busy_and_voicemail_follow_the_retry_policy(
         async with stack(app, library, [loaded], Scripted()) as (sim, service, voice_app):
             sim.callee("+79160000001", NO_ANSWER)
             sim.callee("+79160000002", Callee(machine=True, turns=[Turn.silence(5)]))
-            worker = Dispatcher(
-                voice_app,
-                {"feedback": loaded},
-                library,
-                {"voice": VoiceChannel(service)},
-                GuardPolicy(),
-                "w",
-            )
+            worker = voice_worker(voice_app, library, service, loaded)
             assert (await worker.tick()).sent == 2
             await sim.idle(60)
             machine_call = sim.calls_to("+79160000002")[0]
@@ -567,14 +560,7 @@ def test_a_marketing_robot_call_to_plus_7_is_never_placed(
 
     async def scenario() -> None:
         async with stack(app, library, [loaded], Scripted()) as (sim, service, voice_app):
-            worker = Dispatcher(
-                voice_app,
-                {"promo": loaded},
-                library,
-                {"voice": VoiceChannel(service)},
-                GuardPolicy(),
-                "w",
-            )
+            worker = voice_worker(voice_app, library, service, loaded)
             summary = await worker.tick()
             assert summary.sent == 0 and summary.reasons == {"manager_task": 1}
             assert sim.calls == {}
@@ -635,14 +621,7 @@ def test_calls_keep_to_the_accounts_calls_per_second(
         ):
             for i in range(3):
                 sim.callee(f"+7916000010{i}", NO_ANSWER)
-            worker = Dispatcher(
-                voice_app,
-                {"feedback": loaded},
-                library,
-                {"voice": VoiceChannel(service)},
-                GuardPolicy(),
-                "w",
-            )
+            worker = voice_worker(voice_app, library, service, loaded)
             assert (await worker.tick()).sent == 3
             await sim.idle(60)
             # At most two calls in any one second: the third waits until the first is a second old.
@@ -675,14 +654,7 @@ def test_the_window_is_checked_again_right_before_dialling(
         async with stack(app, library, [loaded], Scripted(), pace=pace) as (sim, service, v):
             sim.callee("+79160000201", NO_ANSWER)
             sim.callee("+79160000202", NO_ANSWER)
-            worker = Dispatcher(
-                v,
-                {"feedback": loaded},
-                library,
-                {"voice": VoiceChannel(service)},
-                GuardPolicy(),
-                "w",
-            )
+            worker = voice_worker(v, library, service, loaded)
             summary = await worker.tick()
             assert summary.sent == 2 and summary.reasons == {"deferred": 1}
             assert [record.to for record in sim.calls.values()] == ["+79160000201"]

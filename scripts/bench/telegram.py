@@ -16,17 +16,21 @@ pressed Start (control API, before the timed part).
   chat; the Sender paces with `Pace(30, 1)`. Printed: messages, the rate from the first to the last
   message and its share of the limit (target 0.97), the 429s the emulator answered, the Sender's
   `retry_after_waits`, duplicates (the emulator's per-chat sent lists, sampled, and
-  `telegram_messages`) and the outreach rows' final states (all `in_conversation`).
+  `telegram_messages`), the time from the Pace's release of each message to its answer (what the
+  Pace's margin must cover) and the outreach rows' final states (all `in_conversation`).
 - `unlimited`: the emulator enforces nothing, the Sender paces with `Pace(None, 0)`; the messages
   per second the service pushes end to end (dispatcher included; target 1,000/s), next to a
   baseline from the same run: raw aiogram `bot.send_message` to the same emulator with the same
   concurrency and no database.
+- `--workers N`: also the unlimited run with N dispatcher processes (worker ids `bench-0`, ...) on
+  the same SQLite file; the claim's conditional UPDATE keeps them off each other's rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import random
 import resource
@@ -58,6 +62,7 @@ from bot.app import open_app
 from bot.campaign.dispatcher import Dispatcher
 from bot.campaign.guard import GuardPolicy
 from bot.campaign.planner import plan_run
+from bot.channel.pace import MARGIN, Release
 from bot.channel.telegram.sender import Pace, Sender, SendResult, Sent, markup
 from bot.channel.telegram.service import TelegramService, make_bot
 from bot.clock import FixedClock
@@ -75,20 +80,43 @@ SAMPLE = 200
 """Chats whose sent list is read back from the emulator to look for duplicates."""
 
 
-class TimedSender(Sender):
-    """The Sender, noting when each message was accepted (monotonic seconds)."""
+class TimedPace(Pace):
+    """The Pace, noting when it last released a request for each key."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.released_at: dict[int, float] = {}
+
+    async def wait(self, key: int) -> Release | None:
+        release = await super().wait(key)
+        self.released_at[key] = time.monotonic()
+        return release
+
+
+class TimedSender(Sender):
+    """The Sender, noting when each message was accepted (monotonic seconds) and how long it took
+    from its release by the Pace to the answer (an upper bound of the trip to the server)."""
+
+    def __init__(self, bot: Any, pace: TimedPace) -> None:
+        super().__init__(bot, pace)
+        self.timed_pace = pace
         self.times: list[float] = []
+        self.trips: list[float] = []
 
     async def send(
         self, chat_id: int, text: str, reply_markup: dict[str, Any] | None
     ) -> SendResult:
         result = await super().send(chat_id, text, reply_markup)
         if isinstance(result, Sent):
-            self.times.append(time.monotonic())
+            now = time.monotonic()
+            self.times.append(now)
+            self.trips.append(now - self.timed_pace.released_at[chat_id])
         return result
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 @dataclass
@@ -194,10 +222,17 @@ class Outcome:
     first_to_last: float
     retry_after_waits: int
     ticks: int
+    trips: list[float]
 
 
 async def dispatch(
-    db: Path, library: Library, base: str, pace: Pace, limit: int, concurrency: int
+    db: Path,
+    library: Library,
+    base: str,
+    pace: TimedPace,
+    limit: int,
+    concurrency: int,
+    worker_id: str = "bench",
 ) -> Outcome:
     settings = Settings(database_url=f"sqlite:///{db}", telegram_token=TOKEN, telegram_api=base)
     app = open_app(settings, clock=ShiftedClock(time.time()))
@@ -210,7 +245,7 @@ async def dispatch(
         library,
         {"telegram": service.channel},
         GuardPolicy(),
-        worker_id="bench",
+        worker_id=worker_id,
         concurrency=concurrency,
     )
     rows = ticks = 0
@@ -228,7 +263,7 @@ async def dispatch(
         app.engine.dispose()
     times = sender.times
     span = times[-1] - times[0] if len(times) > 1 else 0.0
-    return Outcome(rows, len(times), seconds, span, sender.retry_after_waits, ticks)
+    return Outcome(rows, len(times), seconds, span, sender.retry_after_waits, ticks, sender.trips)
 
 
 def prepare(folder: Path, customers: int) -> Path:
@@ -295,7 +330,7 @@ def limited(customers: int, limit: int, concurrency: int, library: Library) -> N
                 f"setup (shop, plan, emulator, {customers:,} users pressed Start): "
                 f"{time.perf_counter() - started:.1f} s"
             )
-            pace = Pace(RATE, CHAT_INTERVAL)
+            pace = TimedPace(RATE, CHAT_INTERVAL)
             outcome = asyncio.run(dispatch(db, library, emulator.base, pace, limit, concurrency))
             stats = asyncio.run(emulator_stats(emulator.base))
             per_chat = round(outcome.messages / max(outcome.rows, 1))
@@ -330,6 +365,12 @@ def limited(customers: int, limit: int, concurrency: int, library: Library) -> N
         f"duplicates: {sent - expected} extra messages at the emulator, "
         f"{doubled_chats} of {sampled} sampled chats with more than {per_chat}, "
         f"{twice} (outreach, seq) stored twice (target 0)"
+    )
+    trips = outcome.trips
+    print(
+        f"release to answer: p50 {quantile(trips, 0.5) * 1000:.1f} ms, "
+        f"p99 {quantile(trips, 0.99) * 1000:.1f} ms, p99.9 {quantile(trips, 0.999) * 1000:.1f} ms, "
+        f"max {max(trips, default=0.0) * 1000:.1f} ms (Pace margin {MARGIN * 1000:.0f} ms)"
     )
     print(f"outreach states: {dict(states)} (all {customers:,} in_conversation expected)")
     print(f"peak RSS: {peak_rss():,.0f} MiB")
@@ -371,7 +412,7 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
             pid = emulator.process.pid
             cpu, cpu_emulator = cpu_seconds(), cpu_seconds(pid)
             outcome = asyncio.run(
-                dispatch(db, library, emulator.base, Pace(None, 0), limit, concurrency)
+                dispatch(db, library, emulator.base, TimedPace(None, 0), limit, concurrency)
             )
             cpu, cpu_emulator = cpu_seconds() - cpu, cpu_seconds(pid) - cpu_emulator
             stats = asyncio.run(emulator_stats(emulator.base))
@@ -409,18 +450,83 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
     print(f"peak RSS: {peak_rss():,.0f} MiB")
 
 
+def _worker(
+    db: Path, base: str, limit: int, concurrency: int, index: int, go: Any, out: Any
+) -> None:
+    """One dispatcher process of `workers`: waits for `go`, dispatches until nothing is left."""
+    library = load_library(DIALOGS)
+    go.wait()
+    outcome = asyncio.run(
+        dispatch(db, library, base, TimedPace(None, 0), limit, concurrency, f"bench-{index}")
+    )
+    out.put((outcome.rows, outcome.messages, time.monotonic(), cpu_seconds()))
+
+
+def workers(customers: int, limit: int, concurrency: int, count: int) -> None:
+    """The unlimited run with `count` dispatcher processes on one SQLite file (WAL)."""
+    print(f"== unlimited, {count} dispatcher processes on one database ==")
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as temp:
+        db = prepare(Path(temp), customers)
+        emulator = start_emulator("none", "none")
+        try:
+            chats = [CHAT_BASE + i for i in range(1, customers + 1)]
+            asyncio.run(control(emulator.base, chats))
+            go, out = context.Event(), context.Queue()
+            processes = [
+                context.Process(
+                    target=_worker, args=(db, emulator.base, limit, concurrency, i, go, out)
+                )
+                for i in range(count)
+            ]
+            for process in processes:
+                process.start()
+            time.sleep(8)  # imports and the library loaded in every process
+            cpu_emulator = cpu_seconds(emulator.process.pid)
+            started = time.monotonic()
+            go.set()
+            results = [out.get() for _ in processes]
+            cpu_emulator = cpu_seconds(emulator.process.pid) - cpu_emulator
+            for process in processes:
+                process.join()
+            stats = asyncio.run(emulator_stats(emulator.base))
+        finally:
+            emulator.stop()
+        states, twice, stored = checks(db)
+    seconds = max(end for _, _, end, _ in results) - started
+    messages = sum(m for _, m, _, _ in results)
+    per = ", ".join(
+        f"{rows:,} rows / {m:,} msgs, CPU {cpu / seconds:.0%}" for rows, m, _, cpu in results
+    )
+    print(
+        f"{messages:,} messages in {seconds:.1f} s = {messages / seconds:,.0f} msg/s end to end "
+        f"with {count} processes ({per}); emulator CPU {cpu_emulator / seconds:.0%} of a core"
+    )
+    print(
+        f"emulator holds {stats['messages_sent']:,} messages, {stored:,} in telegram_messages, "
+        f"{twice} stored twice; states {dict(states)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--run", choices=("both", "limited", "unlimited"), default="both")
+    parser.add_argument(
+        "--run", choices=("both", "limited", "unlimited", "workers"), default="both"
+    )
     parser.add_argument("--limit", type=int, default=500, help="rows per tick")
     parser.add_argument("--concurrency", type=int, default=50, help="conversations at once")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="also: the unlimited run with N dispatcher processes"
+    )
     args = parser.parse_args(argv)
     library = load_library(DIALOGS)
     if args.run in ("both", "limited"):
         limited(args.customers, args.limit, args.concurrency, library)
     if args.run in ("both", "unlimited"):
         unlimited(args.customers, args.limit, args.concurrency, library)
+    if args.workers > 1 or args.run == "workers":
+        workers(args.customers, args.limit, args.concurrency, max(args.workers, 2))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,18 @@ stores the new state (`done` with the outcome when it ended; the opt-out and the
 with it) and puts the step's messages in the outbox. Then the outbox is sent: each message is
 marked `sending` before the Bot API call and `sent` after, so a crash never sends a step twice;
 `flush_outbox` at start-up sends what a crash left `pending`.
+
+The first step's messages are recorded in `telegram_messages` (state `sent`, with their
+`message_id`: later steps are numbered after them by max(seq)+1, and an answered keyboard is found
+through them) without a transaction per message: `start` adds the rows to a buffer, written in ONE
+INSERT ... ON CONFLICT (outreach_id, seq) DO NOTHING when `RECORD_BATCH` rows are waiting and
+whenever the last `start` in flight returns -- so the dispatcher's batch is written before the
+dispatcher stores its rows `in_conversation`, and `answer` writes the buffer before it reads. A
+crash can lose only buffered rows, and those belong to outreach rows still `sending` (the
+dispatcher has not stored them): they are reconciled as `interrupted` and never continued, so the
+lost rows are never needed to number a reply; what is lost is the record that those messages were
+sent (their keyboards stay on screen; a press on one finds no open conversation and is answered
+as closed).
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.app import App
@@ -50,6 +63,8 @@ from bot.dialog.state import State
 logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+RECORD_BATCH = 200
+"""Buffered first-step rows written at once (one INSERT, one commit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +89,8 @@ class Conversations:
         self.library = library
         self.sender = sender
         self.versions = ScriptVersions(app, library)
+        self._records: list[dict[str, object]] = []
+        self._starting = 0
 
     # --- the first step (from the dispatcher) ---
 
@@ -84,6 +101,37 @@ class Conversations:
             chat_id = int(contact.address)
         except ValueError:
             return Delivery.unreachable("no Telegram chat")
+        self._starting += 1
+        try:
+            return await self._start(contact, contact.outreach_id, chat_id)
+        finally:
+            self._starting -= 1
+            if self._starting == 0 or len(self._records) >= RECORD_BATCH:
+                self.write_records()
+
+    def write_records(self) -> int:
+        """Write the buffered first-step rows in one statement; returns how many. A failed write
+        keeps them for the next call (ON CONFLICT makes writing twice harmless)."""
+        rows, self._records = self._records, []
+        if not rows:
+            return 0
+        try:
+            with self.app.sessions.begin() as session:
+                dialect = session.get_bind().dialect.name
+                insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                session.execute(
+                    insert_(TelegramMessage).on_conflict_do_nothing(
+                        index_elements=["outreach_id", "seq"]
+                    ),
+                    rows,
+                )
+        except Exception:
+            logger.exception("telegram: writing %d sent-message rows failed; kept", len(rows))
+            self._records = rows + self._records
+            return 0
+        return len(rows)
+
+    async def _start(self, contact: Contact, outreach_id: int, chat_id: int) -> Delivery:
         self.versions.remember(contact.script)
         delivery = begin(contact)
         assert delivery.state is not None
@@ -96,7 +144,7 @@ class Conversations:
         )
         delivery = Delivery.talked(state, delivery.outputs)
         outgoing = render.messages(
-            delivery.outputs, contact.script, contact.pack, context, contact.outreach_id
+            delivery.outputs, contact.script, contact.pack, context, outreach_id
         )
         sent: list[tuple[render.Outgoing, int]] = []
         for message in outgoing:
@@ -109,25 +157,21 @@ class Conversations:
                 break
             return self._not_sent(chat_id, result)
         now = self.app.clock.now()
-        with self.app.sessions.begin() as session:
-            if sent:
-                session.execute(
-                    insert(TelegramMessage),
-                    [
-                        {
-                            "outreach_id": contact.outreach_id,
-                            "seq": seq,
-                            "chat_id": chat_id,
-                            "text": message.text,
-                            "reply_markup": message.reply_markup,
-                            "state": "sent",
-                            "message_id": message_id,
-                            "created_at": now,
-                            "sent_at": now,
-                        }
-                        for seq, (message, message_id) in enumerate(sent)
-                    ],
-                )
+        self._records += [  # written by `start` (write_records): no transaction per message
+            {
+                "outreach_id": outreach_id,
+                "seq": seq,
+                "chat_id": chat_id,
+                "text": message.text,
+                "reply_markup": message.reply_markup,
+                "state": "sent",
+                "message_id": message_id,
+                "created_at": now,
+                "sent_at": now,
+                "error": None,
+            }
+            for seq, (message, message_id) in enumerate(sent)
+        ]
         return delivery
 
     def _not_sent(self, chat_id: int, result: Blocked | Rejected | Unavailable) -> Delivery:
@@ -183,6 +227,7 @@ class Conversations:
     ) -> bool:
         """Feed `event` to the customer's open conversation; False when there is none (or the
         update was processed before)."""
+        self.write_records()  # replies are numbered after the first step's rows
         now = self.app.clock.now()
         with self.app.sessions.begin() as session:
             if update_id is not None and not _claim_update(session, update_id, now):

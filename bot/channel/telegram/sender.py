@@ -1,9 +1,15 @@
 """Sending to the Bot API within Telegram's limits: the one seam between Boomerang and Telegram.
 
-`Pace` hands out sending slots: at most `rate` messages per second for the whole bot and at least
-`chat_interval` seconds between two messages to one chat (Telegram: about 30/s and 1/s). Each
-caller reserves its own slot before it awaits, so concurrent senders never share one. `Sender`
-sends through aiogram's `Bot` and turns the answers into `SendResult`s:
+`Pace` releases requests within the limits: at most `rate` releases in any second (a sliding
+window of the real release times, plus a small margin for the trip) for the whole bot and at least
+`chat_interval` seconds between two releases to one chat (Telegram: about 30/s and 1/s). The
+request is built before the wait, so a release is followed by the HTTP call with no work between,
+and each call is tracked (`Pace.sending`) until its answer: one whose answer came late (our event
+loop stalled before aiohttp wrote the body, which on Python 3.11 happens in a separate task) keeps
+its place in the window until the server surely had it.
+`Sender` sends through aiogram's `Bot` (with `JsonSession`, see session.py: the rendered keyboard
+goes as prepared JSON, the answer is read for its message_id) and turns the answers into
+`SendResult`s:
 
 - 429: waits exactly the `retry_after` Telegram gave (the chat, and the whole bot, are paused that
   long) and tries again;
@@ -36,6 +42,7 @@ from aiogram.types import (
 )
 
 from bot.channel.pace import Pace as Pace  # re-exported: the Sender is built with one
+from bot.channel.telegram.session import lean_send_message
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +106,12 @@ class Sender:
     async def send(
         self, chat_id: int, text: str, reply_markup: dict[str, Any] | None
     ) -> SendResult:
-        keyboard = markup(reply_markup)
+        method = lean_send_message(chat_id, text, reply_markup)  # built before the wait
 
         async def call() -> int:
-            message = await self.bot.send_message(chat_id, text, reply_markup=keyboard)
-            return message.message_id
+            answer: Any = await self.bot(method)
+            # JsonSession answers a lean method with the message_id; another session, a Message.
+            return answer if isinstance(answer, int) else int(answer.message_id)
 
         result = await self._paced(chat_id, call)
         return Sent(result) if isinstance(result, int) else result
@@ -148,9 +156,9 @@ class Sender:
     ) -> int | Blocked | Rejected | Unavailable:
         network_failures = waits = 0
         while True:
-            await self.pace.wait(chat_id)
             try:
-                return await call()
+                async with self.pace.sending(chat_id):
+                    return await call()
             except TelegramRetryAfter as error:
                 waits += 1
                 self.retry_after_waits += 1

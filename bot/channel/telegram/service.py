@@ -34,7 +34,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import CallbackQuery, Message, Update
@@ -58,6 +57,7 @@ from bot.channel.telegram.linking import (
 from bot.channel.telegram.links import secret_from_settings
 from bot.channel.telegram.managers import ManagersChat
 from bot.channel.telegram.sender import Pace, Sender
+from bot.channel.telegram.session import JsonSession
 from bot.channel.telegram.texts import locale_of, text
 from bot.db.models import Consent, Customer
 from bot.db.outreach import Outreach
@@ -91,8 +91,9 @@ class Who:
 
 
 def make_bot(token: str, api: str) -> Bot:
-    """aiogram's Bot for `token`, talking to the Bot API at `api` (Telegram, or an emulator)."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api.rstrip("/")))
+    """aiogram's Bot for `token`, talking to the Bot API at `api` (Telegram, or an emulator), with
+    JSON request bodies (bot.channel.telegram.session)."""
+    session = JsonSession(api=TelegramAPIServer.from_base(api.rstrip("/")))
     return Bot(token, session=session)
 
 

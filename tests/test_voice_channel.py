@@ -398,14 +398,19 @@ def test_no_answer_busy_and_voicemail_follow_the_retry_policy(
             assert (await worker.tick()).sent == 2
             await sim.idle(60)
             machine_call = sim.calls_to("+79160000002")[0]
-            assert machine_call.hung_up_by == "api"  # we hung up on the machine
+            assert machine_call.hung_up_by == "api", machine_call  # we hung up on the machine
 
     run(scenario)
     no_answer, voicemail = row(app, nobody), row(app, machine)
-    assert (no_answer.state, no_answer.skip_reason) == ("retry", "no_answer")
+    with app.sessions() as session:
+        calls = [
+            (c.to_number, c.status, c.answered_by, c.turn, c.outcome)
+            for c in session.scalars(select(VoiceCall))
+        ]
+    assert (no_answer.state, no_answer.skip_reason) == ("retry", "no_answer"), calls
     assert no_answer.next_attempt_at == NOW + timedelta(minutes=120)
     assert no_answer.contacted_at is None
-    assert (voicemail.state, voicemail.skip_reason) == ("retry", "voicemail")
+    assert (voicemail.state, voicemail.skip_reason) == ("retry", "voicemail"), calls
     assert voicemail.next_attempt_at == NOW + timedelta(minutes=240)
 
 

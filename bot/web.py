@@ -5,11 +5,13 @@
 - Voice (`/voice/...`): every Twilio webhook's `X-Twilio-Signature` is validated against
   `BOOMERANG_PUBLIC_URL` + the path (what Twilio signed; proxies change the Host) and answered 403
   with nothing changed when it does not match; the media stream (`/voice/stream`) is a WebSocket
-  authenticated by its turn's one-time token.
+  authenticated by its turn's one-time token. The database work of each request runs in a worker
+  thread, so a busy database never stalls the media streams on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -91,7 +93,7 @@ def _voice_routes(api: FastAPI, service: VoiceService, recognizer_for: Recognize
     async def voice_answer(call_id: int, request: Request) -> Response:
         if await signed(request) is None:
             return forbidden
-        body = service.answer(call_id)
+        body = await asyncio.to_thread(service.answer, call_id)
         if body is None:
             return Response("no such call", status_code=404)
         return Response(body, media_type=TWIML)
@@ -100,7 +102,7 @@ def _voice_routes(api: FastAPI, service: VoiceService, recognizer_for: Recognize
     async def voice_next(call_id: int, turn: int, request: Request) -> Response:
         if await signed(request) is None:
             return forbidden
-        body = service.next(call_id, turn)
+        body = await asyncio.to_thread(service.next, call_id, turn)
         if body is None:
             return Response("no such call", status_code=404)
         return Response(body, media_type=TWIML)
@@ -110,7 +112,8 @@ def _voice_routes(api: FastAPI, service: VoiceService, recognizer_for: Recognize
         params = await signed(request)
         if params is None:
             return forbidden
-        body = service.dialled(call_id, params.get("DialCallStatus", "failed"))
+        status = params.get("DialCallStatus", "failed")
+        body = await asyncio.to_thread(service.dialled, call_id, status)
         return Response(body, media_type=TWIML)
 
     @api.post(STATUS_PATH)
@@ -118,7 +121,7 @@ def _voice_routes(api: FastAPI, service: VoiceService, recognizer_for: Recognize
         params = await signed(request)
         if params is None:
             return forbidden
-        await service.status(params)
+        await asyncio.to_thread(service.status, params)
         return Response(status_code=204)
 
     @api.post(AMD_PATH)

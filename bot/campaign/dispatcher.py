@@ -86,6 +86,9 @@ UNREACHABLE = Status.UNREACHABLE.value
 LINES_BUSY = "max_simultaneous_calls"
 """Defer reason of a voice row whose campaign already has `max_simultaneous_calls` in flight."""
 LINES_BUSY_WAIT = timedelta(seconds=30)
+STORE_EVERY = 0.2
+"""Seconds between two stores of deliveries while a batch is still in flight."""
+STORE_ROWS = 200
 OUTREACH = cast(Table, Outreach.__table__)
 
 
@@ -200,8 +203,7 @@ class Dispatcher:
             calls = self._calls_in_flight(session)
         plan = self._plan(claimed, people, now, calls)
         talks = self._commit(plan, now, summary)
-        deliveries = await self._talk(talks)
-        self._store(talks, deliveries, summary)
+        await self._talk(talks, summary)
         return summary
 
     def people(self, session: Session, customer_ids: set[int], now: datetime) -> dict[int, Person]:
@@ -420,6 +422,13 @@ class Dispatcher:
         for (state, names), group in by_shape.items():
             values: dict[str, Any] = {"state": state, "updated_at": now}
             values.update({name: bindparam(f"b_{name}") for name in names})
+            if state == IN_CONVERSATION and "conversation" in names:
+                # A channel may have stored the conversation already (a call answered and
+                # talking before this batch is stored): never overwrite its progress.
+                column = OUTREACH.c.conversation
+                values["conversation"] = func.coalesce(
+                    column, bindparam("b_conversation", type_=column.type)
+                )
             if state not in (DUE, SENDING):
                 values.update(lease_owner=None, lease_until=None)
             statement = (
@@ -508,9 +517,16 @@ class Dispatcher:
 
     # --- talking ---
 
-    async def _talk(self, talks: Sequence[Talk]) -> list[Delivery]:
+    async def _talk(self, talks: Sequence[Talk], summary: TickSummary) -> None:
+        """Call the channels concurrently; store deliveries as they come, in small groups.
+
+        A group is stored once `STORE_EVERY` seconds have passed since the last one, or it has
+        `STORE_ROWS` rows, or nothing is left in flight. So a slow channel's early results are
+        in the database while later calls are still waiting (a call answered before its batch is
+        over finds its conversation), and a fast channel still writes once per batch.
+        """
         if not talks:
-            return []
+            return
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(talk: Talk) -> Delivery:
@@ -524,12 +540,26 @@ class Dispatcher:
                     return Delivery.failed(f"{type(error).__name__}: {error}", retryable=True)
 
         renewal = asyncio.create_task(self._renew_leases([talk.row.id for talk in talks]))
+        flying = {asyncio.ensure_future(one(talk)): talk for talk in talks}
+        ready: list[tuple[Talk, Delivery]] = []
+        loop = asyncio.get_running_loop()
+        stored_at = loop.time()
         try:
-            return list(await asyncio.gather(*(one(talk) for talk in talks)))
+            while flying:
+                done, _ = await asyncio.wait(
+                    flying, timeout=STORE_EVERY, return_when=asyncio.FIRST_COMPLETED
+                )
+                ready += [(flying.pop(task), task.result()) for task in done]
+                due = loop.time() - stored_at >= STORE_EVERY or len(ready) >= STORE_ROWS
+                if ready and (due or not flying):
+                    self._store([t for t, _ in ready], [d for _, d in ready], summary)
+                    ready, stored_at = [], loop.time()
         finally:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
+            for task in flying:
+                task.cancel()
 
     async def _renew_leases(self, ids: list[int]) -> None:
         """Every third of a lease, push the lease of this batch's `sending` rows forward."""

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -44,7 +44,7 @@ from bot.campaign.guard import GuardPolicy
 from bot.campaign.loader import LoadedCampaign
 from bot.campaign.people import load_people
 from bot.campaign.route import sending_window
-from bot.campaign.states import DONE, FAILED, IN_CONVERSATION, RETRY
+from bot.campaign.states import DONE, FAILED, IN_CONVERSATION, RETRY, SENDING
 from bot.campaign.tasks import TaskSpec, insert_tasks
 from bot.campaign.window import is_open
 from bot.channel.base import Contact, Delivery, Status, begin
@@ -56,6 +56,7 @@ from bot.channel.voice.prompt import Prompt, prompt
 from bot.customers.zone import customer_zone
 from bot.db.models import Customer
 from bot.db.outreach import Outreach
+from bot.db.types import to_epoch
 from bot.db.voice import VoiceCall, VoiceStatusEvent, VoiceStreamToken
 from bot.dialog import engine
 from bot.dialog.events import Answer, Ask, Event, HangUp, NoInput, Output
@@ -86,6 +87,8 @@ STATUS_RANK = {
     "canceled": 4,
 }
 NOT_ANSWERED = {"busy": Status.BUSY, "no-answer": Status.NO_ANSWER, "failed": Status.FAILED}
+TALKING = (SENDING, IN_CONVERSATION)
+"""A call's row while it lasts: `sending` until the dispatcher stores its batch."""
 MACHINES = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 
 
@@ -132,7 +135,8 @@ class VoiceService:
         self.campaigns = campaigns
         self.client = client
         """twilio.rest.Client (async http client): the one seam to Twilio's REST API."""
-        self.pace = pace or Pace(settings.voice_calls_per_second, 0.0)
+        # Evenly spaced calls (one key, an interval), not bursts within a second.
+        self.pace = pace or Pace(None, 1.0 / settings.voice_calls_per_second)
         self.policy = policy or GuardPolicy()
         self.versions = ScriptVersions(app, library)
         self.base = settings.public_url.rstrip("/")
@@ -166,6 +170,14 @@ class VoiceService:
         )
         said = prompt(delivery.outputs, contact.script, contact.pack, context)
         with self.app.sessions.begin() as session:
+            # The conversation is on the row before the phone rings: the dispatcher stores its
+            # batch later, and a quick callee must find what to talk about.
+            session.execute(
+                update(Outreach)
+                .where(Outreach.id == contact.outreach_id, Outreach.state == SENDING)
+                .values(conversation=state.to_dict())
+                .execution_options(synchronize_session=False)
+            )
             call = VoiceCall(
                 outreach_id=contact.outreach_id,
                 to_number=contact.address,
@@ -395,10 +407,18 @@ class VoiceService:
     ) -> None:
         values: dict[str, object] = {"conversation": state.to_dict(), "updated_at": now}
         if state.finished:
-            values.update(state=DONE, outcome=state.outcome, lease_owner=None, lease_until=None)
+            values.update(
+                state=DONE,
+                outcome=state.outcome,
+                lease_owner=None,
+                lease_until=None,
+                contacted_at=func.coalesce(
+                    Outreach.contacted_at, type_coerce(to_epoch(now), BigInteger)
+                ),
+            )
         moved = session.execute(
             update(Outreach)
-            .where(Outreach.id == talk.row.id, Outreach.state == IN_CONVERSATION)
+            .where(Outreach.id == talk.row.id, Outreach.state.in_(TALKING))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -420,7 +440,7 @@ class VoiceService:
 
     # --- status callbacks ---
 
-    async def status(self, params: Mapping[str, str]) -> None:
+    def status(self, params: Mapping[str, str]) -> None:
         """A status callback (or the call's final status): stored once, applied in order."""
         sid, status = params.get("CallSid"), params.get("CallStatus")
         if not sid or status not in STATUS_RANK:
@@ -448,7 +468,7 @@ class VoiceService:
 
     def _ended(self, session: Session, call: VoiceCall, status: str, now: datetime) -> None:
         row = session.get(Outreach, call.outreach_id)
-        if row is None or row.state != IN_CONVERSATION:
+        if row is None or row.state not in TALKING:
             return  # the script had ended: the row is done already
         campaign = self.campaigns.get(row.campaign_id)
         machine = call.answered_by in MACHINES
@@ -463,7 +483,7 @@ class VoiceService:
                 target = RETRY if retry_at is not None else FAILED
             session.execute(
                 update(Outreach)
-                .where(Outreach.id == row.id, Outreach.state == IN_CONVERSATION)
+                .where(Outreach.id == row.id, Outreach.state.in_(TALKING))
                 .values(
                     state=target,
                     skip_reason=kind.value,

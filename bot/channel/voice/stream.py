@@ -80,7 +80,7 @@ async def run_turn(
             if event == "start":
                 start = message.get("start", {})
                 token = str(start.get("customParameters", {}).get("token", ""))
-                turn = service.open_turn(token, start.get("callSid"))
+                turn = await asyncio.to_thread(service.open_turn, token, start.get("callSid"))
                 if turn is None:
                     logger.warning("voice: a stream with a bad or used token was refused")
                     await socket.close(code=1008, reason="bad stream token")
@@ -112,7 +112,7 @@ async def run_turn(
             elif event == "stop":
                 heard = {"hung_up": True}
         if turn is not None:
-            service.heard(turn, heard)
+            await asyncio.to_thread(service.heard, turn, heard)
         return heard
     finally:
         with contextlib.suppress(Exception):

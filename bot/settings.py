@@ -69,9 +69,6 @@ class Settings(BaseSettings):
     """The longest answer listened to in one turn."""
     voice_manager_phone: str | None = None
     """Where a script's `transfer` action dials (E.164); without it the transfer becomes a task."""
-    voice_leave_voicemail: bool = False
-    """On an answering machine: False hangs up (and retries per the voicemail policy); True says
-    the script's first prompt once, then hangs up."""
     """A conversation without a reply this long gets the script's reminder (its no_input)."""
 
 

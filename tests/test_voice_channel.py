@@ -694,3 +694,69 @@ def test_a_call_answered_while_its_batch_is_still_dialling_goes_on(
 
     run(scenario)
     assert [(row(app, i).state, row(app, i).outcome) for i in ids] == [("done", "declined")] * 2
+
+
+class StubCalls:
+    """The twilio client's `calls` seam: records what the service asks of a live call."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, sid: str) -> Any:
+        owner = self
+
+        class Call:
+            async def update_async(self, **values: Any) -> None:
+                owner.updates.append((sid, values))
+
+        return Call()
+
+
+def test_a_machine_gets_the_campaigns_voicemail_message_or_is_hung_up_on(
+    app: App, library: Library, tmp_path: Path
+) -> None:
+    settings = app.settings.model_copy(update={"public_url": "https://bot.example"})
+    voice_app = replace(app, settings=settings)
+    path = tmp_path / "vm.yaml"
+    text = CAMPAIGN.format(
+        id="vm", script="post_order_feedback", purpose="survey", kind="post-order"
+    )
+    path.write_text(text + 'voicemail_message: "Это Зерно, перезвоним позже."\n', encoding="utf-8")
+    with_message, plain = load_campaign(path), campaign(tmp_path, "plain", "post_order_feedback")
+    ids = {
+        "vm": customer(app, "Оля", "+79160000401"),
+        "plain": customer(app, "Пётр", "+79160000402"),
+    }
+    queue(app, with_message, ids["vm"])
+    queue(app, plain, ids["plain"])
+    calls = StubCalls()
+    client = type("Client", (), {"calls": calls})()
+    service = VoiceService(voice_app, library, {"vm": with_message, "plain": plain}, client)
+    with app.sessions.begin() as session:
+        for number, (name, customer_id) in enumerate(ids.items()):
+            outreach = session.scalars(
+                select(Outreach).where(Outreach.customer_id == customer_id)
+            ).one()
+            session.add(
+                VoiceCall(
+                    outreach_id=outreach.id,
+                    call_sid=f"CA{name}",
+                    to_number=f"+7916000040{number}",
+                    status="in-progress",
+                    status_rank=3,
+                    turn=0,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+
+    async def scenario() -> None:
+        await service.amd({"CallSid": "CAvm", "AnsweredBy": "machine_end_beep"})
+        await service.amd({"CallSid": "CAplain", "AnsweredBy": "machine_start"})
+        await service.amd({"CallSid": "CAplain", "AnsweredBy": "machine_start"})  # a duplicate
+
+    run(scenario)
+    (vm_sid, vm_values), (plain_sid, plain_values) = calls.updates
+    assert vm_sid == "CAvm" and "Это Зерно, перезвоним позже." in vm_values["twiml"]
+    assert vm_values["twiml"].endswith("<Hangup /></Response>")
+    assert (plain_sid, plain_values) == ("CAplain", {"status": "completed"})

@@ -259,6 +259,9 @@ class Campaign(Strict):
     """An order within N days after a contact counts as won back by this campaign."""
     priority: int = 100
     """Lower goes first when campaigns compete for the same customer."""
+    voicemail_message: str | None = Field(default=None, min_length=1, max_length=500)
+    """On an answering machine, say this (plain text, the campaign's language) and hang up;
+    without it the call is hung up at once. Either way `attempts.voicemail` decides the retry."""
     economics: Economics | None = None
     """Skip lapsed customers not worth winning back (planner: `skipped`, `not_worth_it`)."""
 

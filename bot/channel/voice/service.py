@@ -505,7 +505,8 @@ class VoiceService:
         self._store_state(session, talk, state, outputs, now)
 
     async def amd(self, params: Mapping[str, str]) -> None:
-        """The answering-machine result: a machine or a fax is hung up on (voicemail policy)."""
+        """The answering-machine result: a machine or a fax gets the campaign's voicemail message
+        (when it has one) or is hung up on; the voicemail policy retries it."""
         sid, answered_by = params.get("CallSid"), params.get("AnsweredBy")
         if not sid or not answered_by:
             return
@@ -514,11 +515,22 @@ class VoiceService:
             if call is None or call.answered_by is not None:
                 return
             call.answered_by = answered_by
-        if answered_by in MACHINES and not self.app.settings.voice_leave_voicemail:
-            try:
+            row = session.get(Outreach, call.outreach_id)
+        if answered_by not in MACHINES:
+            return
+        loaded = self.campaigns.get(row.campaign_id) if row is not None else None
+        message = loaded.campaign.voicemail_message if loaded is not None else None
+        settings = self.app.settings
+        try:
+            if message and answered_by != "fax":
+                farewell = twiml.goodbye(
+                    [message], voice=settings.voice_tts_voice, language=settings.voice_tts_language
+                )
+                await self.client.calls(sid).update_async(twiml=farewell)
+            else:
                 await self.client.calls(sid).update_async(status="completed")
-            except Exception:  # the call may be over already
-                logger.info("voice: hanging up on the machine at %s failed", sid, exc_info=True)
+        except Exception:  # the call may be over already
+            logger.info("voice: ending the call to a machine at %s failed", sid, exc_info=True)
 
 
 class TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]

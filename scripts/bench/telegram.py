@@ -56,7 +56,8 @@ from crash_test import (  # type: ignore[import-not-found]
     build_shop,
     campaign,
 )
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from bot.app import open_app
 from bot.campaign.dispatcher import Dispatcher
@@ -233,8 +234,10 @@ async def dispatch(
     limit: int,
     concurrency: int,
     worker_id: str = "bench",
+    url: str | None = None,
 ) -> Outcome:
-    settings = Settings(database_url=f"sqlite:///{db}", telegram_token=TOKEN, telegram_api=base)
+    database = url or f"sqlite:///{db}"
+    settings = Settings(database_url=database, telegram_token=TOKEN, telegram_api=base)
     app = open_app(settings, clock=ShiftedClock(time.time()))
     bot = make_bot(TOKEN, base)
     sender = TimedSender(bot, pace)
@@ -266,10 +269,14 @@ async def dispatch(
     return Outcome(rows, len(times), seconds, span, sender.retry_after_waits, ticks, sender.trips)
 
 
+DATABASE_URL: str | None = None
+"""--postgres: a fresh PostgreSQL database for this run instead of a SQLite file."""
+
+
 def prepare(folder: Path, customers: int) -> Path:
     """A fresh shop with the campaign planned; returns the database file."""
     db = folder / "telegram.db"
-    app = open_app(Settings(database_url=f"sqlite:///{db}"), clock=FixedClock(NOW))
+    app = open_app(Settings(database_url=DATABASE_URL or f"sqlite:///{db}"), clock=FixedClock(NOW))
     try:
         build_shop(app, customers)
         run = plan_run(app, campaign(folder), NOW)
@@ -282,7 +289,7 @@ def prepare(folder: Path, customers: int) -> Path:
 
 def checks(db: Path) -> tuple[Counter[str], int, int]:
     """Outreach states, (outreach, seq) pairs stored twice, and telegram_messages rows."""
-    app = open_app(Settings(database_url=f"sqlite:///{db}"), clock=FixedClock(NOW))
+    app = open_app(Settings(database_url=DATABASE_URL or f"sqlite:///{db}"), clock=FixedClock(NOW))
     try:
         with app.sessions() as session:
             states = Counter(
@@ -412,7 +419,15 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
             pid = emulator.process.pid
             cpu, cpu_emulator = cpu_seconds(), cpu_seconds(pid)
             outcome = asyncio.run(
-                dispatch(db, library, emulator.base, TimedPace(None, 0), limit, concurrency)
+                dispatch(
+                    db,
+                    library,
+                    emulator.base,
+                    TimedPace(None, 0),
+                    limit,
+                    concurrency,
+                    url=DATABASE_URL,
+                )
             )
             cpu, cpu_emulator = cpu_seconds() - cpu, cpu_seconds(pid) - cpu_emulator
             stats = asyncio.run(emulator_stats(emulator.base))
@@ -451,20 +466,28 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
 
 
 def _worker(
-    db: Path, base: str, limit: int, concurrency: int, index: int, go: Any, out: Any
+    db: Path,
+    base: str,
+    limit: int,
+    concurrency: int,
+    index: int,
+    go: Any,
+    out: Any,
+    url: str | None,
 ) -> None:
     """One dispatcher process of `workers`: waits for `go`, dispatches until nothing is left."""
     library = load_library(DIALOGS)
     go.wait()
     outcome = asyncio.run(
-        dispatch(db, library, base, TimedPace(None, 0), limit, concurrency, f"bench-{index}")
+        dispatch(db, library, base, TimedPace(None, 0), limit, concurrency, f"bench-{index}", url)
     )
     out.put((outcome.rows, outcome.messages, time.monotonic(), cpu_seconds()))
 
 
 def workers(customers: int, limit: int, concurrency: int, count: int) -> None:
     """The unlimited run with `count` dispatcher processes on one SQLite file (WAL)."""
-    print(f"== unlimited, {count} dispatcher processes on one database ==")
+    where = "PostgreSQL" if DATABASE_URL else "one SQLite file"
+    print(f"== unlimited, {count} dispatcher processes on {where} ==")
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as temp:
         db = prepare(Path(temp), customers)
@@ -475,7 +498,8 @@ def workers(customers: int, limit: int, concurrency: int, count: int) -> None:
             go, out = context.Event(), context.Queue()
             processes = [
                 context.Process(
-                    target=_worker, args=(db, emulator.base, limit, concurrency, i, go, out)
+                    target=_worker,
+                    args=(db, emulator.base, limit, concurrency, i, go, out, DATABASE_URL),
                 )
                 for i in range(count)
             ]
@@ -508,6 +532,18 @@ def workers(customers: int, limit: int, concurrency: int, count: int) -> None:
     )
 
 
+def fresh_postgres(admin_url: str) -> None:
+    """Create an empty database on the server and make every run below use it."""
+    global DATABASE_URL
+    name = f"telegram_bench_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    DATABASE_URL = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=10_000)
@@ -519,8 +555,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="also: the unlimited run with N dispatcher processes"
     )
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="a PostgreSQL server URL (postgresql+psycopg://user@host:port/db): each run uses a "
+        "fresh database there instead of a SQLite file",
+    )
     args = parser.parse_args(argv)
     library = load_library(DIALOGS)
+    if args.postgres:
+        fresh_postgres(args.postgres)
     if args.run in ("both", "limited"):
         limited(args.customers, args.limit, args.concurrency, library)
     if args.run in ("both", "unlimited"):

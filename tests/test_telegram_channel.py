@@ -574,7 +574,9 @@ def test_a_429_is_waited_out_exactly_and_the_message_sent_once(
             started = time.monotonic()
             await dispatcher(tg, library, service, loaded).tick()
             waited = time.monotonic() - started
-            sends = [c for c in api.calls_to("sendMessage") if c.params.get("chat_id") == "1101"]
+            sends = [
+                c for c in api.calls_to("sendMessage") if str(c.params.get("chat_id")) == "1101"
+            ]
             assert [c.status for c in sends][-2:] == [429, 200]
             assert service.sender.retry_after_waits == 1
             assert waited >= 1.0

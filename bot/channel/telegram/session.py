@@ -57,6 +57,11 @@ class JsonSession(AiohttpSession):
 
     def build_json(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
         """The request body as JSON, or None when the request carries files (multipart)."""
+        if isinstance(method, LeanSendMessage):  # the campaign's hot path: three known fields
+            lean: dict[str, Any] = {"chat_id": method.chat_id, "text": method.text}
+            if method.reply_markup is not None:
+                lean["reply_markup"] = method.reply_markup
+            return self.json_dumps(lean)
         files: dict[str, InputFile] = {}
         body: dict[str, Any] = {}
         for key in type(method).model_fields:

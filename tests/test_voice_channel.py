@@ -629,9 +629,10 @@ def test_calls_keep_to_the_accounts_calls_per_second(
             worker = voice_worker(voice_app, library, service, loaded)
             assert (await worker.tick()).sent == 3
             await sim.idle(60)
-            # Two calls a second, evenly spaced: never more than two in any one second.
+            # Two calls a second, evenly spaced (released 0.5 s apart; the trip to the simulator
+            # may shift an arrival by a few tens of milliseconds).
             gaps = [b - a for a, b in zip(sim.create_times, sim.create_times[1:], strict=False)]
-            assert sim.calls_per_second <= 2 and min(gaps) >= 0.45, gaps
+            assert len(gaps) == 2 and min(gaps) >= 0.4 and sum(gaps) >= 0.9, gaps
 
     run(scenario)
 

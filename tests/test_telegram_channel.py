@@ -30,7 +30,6 @@ from bot.channel.simulated import Persona, SimulatedChannel
 from bot.channel.telegram.links import make_token, secret_from_settings
 from bot.channel.telegram.sender import Pace, Sender
 from bot.channel.telegram.service import SECRET_HEADER, WEBHOOK_PATH, TelegramService, make_bot
-from bot.channel.telegram.webhook import webhook_app
 from bot.clock import FixedClock
 from bot.db.models import Consent, Customer, Order
 from bot.db.outreach import CampaignRun, Outreach
@@ -38,6 +37,7 @@ from bot.db.tasks import ManagerTask
 from bot.db.telegram import TelegramChat, TelegramMessage, TelegramUpdate
 from bot.dialog.library import Library, load_library
 from bot.testing.telegram import BotApiEmulator, SimUser
+from bot.web import web_app
 
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
 TOKEN = "123456:TEST-TOKEN"
@@ -612,7 +612,7 @@ def test_webhook_rejects_a_wrong_or_missing_secret_and_processes_a_duplicate_onc
             }
             api.user(1201)
             api.users[1201].started = True
-            transport = httpx.ASGITransport(app=webhook_app(service))
+            transport = httpx.ASGITransport(app=web_app(telegram=service))
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 missing = await client.post(WEBHOOK_PATH, json=update)
                 wrong = await client.post(

@@ -44,7 +44,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, Table, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.analytics.period import minor_per_major, shop_lifetime_months
@@ -69,6 +68,7 @@ from bot.campaign.definition import (
 from bot.campaign.loader import LoadedCampaign
 from bot.campaign.states import HOLDOUT, PLANNED, SKIPPED
 from bot.db.outreach import CampaignRun, Outreach
+from bot.db.upsert import dialect_insert
 
 OUTREACH: Table = Outreach.__table__  # type: ignore[assignment]
 RUNS: Table = CampaignRun.__table__  # type: ignore[assignment]
@@ -224,7 +224,7 @@ def plan_run(app: App, loaded: LoadedCampaign, scheduled_for: datetime) -> RunSu
     skip = not_worth_it(app, campaign, members, scheduled_for)
     now = app.clock.now()
     with app.sessions.begin() as session:
-        insert = _insert_for(session)
+        insert = dialect_insert(session)
         run_id = session.execute(
             insert(RUNS)
             .values(
@@ -327,13 +327,3 @@ def _rows(
             },
         )
     return list(rows.values())
-
-
-def _insert_for(session: Session) -> Any:
-    """The dialect's INSERT (both have on_conflict_do_nothing with the same signature)."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise NotImplementedError(f"the outreach planner supports SQLite and PostgreSQL, not {name}")

@@ -29,11 +29,11 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.db.models import Customer
 from bot.db.tasks import KINDS, ManagerTask
+from bot.db.upsert import dialect_insert
 from bot.dialog import model
 from bot.dialog.events import Action, JsonValue, Record
 from bot.errors import InputError
@@ -278,7 +278,7 @@ def insert_tasks(session: Session, specs: Iterable[TaskSpec], now: datetime) -> 
     ]
     table = cast(Table, ManagerTask.__table__)
     statement = (
-        _dialect_insert(session)(table)
+        dialect_insert(session)(table)
         .on_conflict_do_nothing(index_elements=["outreach_id", "kind"])
         .returning(table.c.id)
     )
@@ -286,16 +286,6 @@ def insert_tasks(session: Session, specs: Iterable[TaskSpec], now: datetime) -> 
     # (SQLite 3.35+, PostgreSQL) names exactly the rows inserted, where rowcount of an
     # INSERT ... ON CONFLICT is not reliable across drivers.
     return len(session.connection().execute(statement, rows).all())
-
-
-def _dialect_insert(session: Session) -> Any:
-    """The dialect's INSERT: both have on_conflict_do_nothing with the same signature."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert
-    if dialect == "sqlite":
-        return sqlite.insert
-    raise NotImplementedError(f"manager tasks on {dialect}: SQLite and PostgreSQL only")
 
 
 def _managers(session: Session, customer_ids: set[int]) -> dict[int, int | None]:

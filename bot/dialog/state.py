@@ -93,7 +93,11 @@ class State:
 
     @classmethod
     def from_json(cls, text: str) -> State:
-        data: dict[str, Any] = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> State:
+        """The state `to_dict` made (what a JSON column gives back)."""
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown dialog state format {data.get('format')!r}")
         return cls(

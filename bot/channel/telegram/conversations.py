@@ -28,7 +28,6 @@ as closed).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.app import App
@@ -52,6 +50,7 @@ from bot.customers.zone import customer_zone
 from bot.db.models import Customer
 from bot.db.outreach import Outreach
 from bot.db.telegram import TelegramMessage, TelegramUpdate
+from bot.db.upsert import dialect_insert
 from bot.dialog import engine
 from bot.dialog.events import Answer, Ask, Event, HangUp, NoInput, Output
 from bot.dialog.library import Library
@@ -117,10 +116,8 @@ class Conversations:
             return 0
         try:
             with self.app.sessions.begin() as session:
-                dialect = session.get_bind().dialect.name
-                insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
                 session.execute(
-                    insert_(TelegramMessage).on_conflict_do_nothing(
+                    dialect_insert(session)(TelegramMessage).on_conflict_do_nothing(
                         index_elements=["outreach_id", "seq"]
                     ),
                     rows,
@@ -200,7 +197,7 @@ class Conversations:
         ).first()
         if row is None or row.conversation is None:
             return None
-        state = State.from_json(_json(row.conversation))
+        state = State.from_dict(row.conversation)
         loaded = self.versions.script_for(session, state)
         pack = self.library.packs.get(loaded.script.locale)
         if pack is None:
@@ -407,7 +404,3 @@ def _claim_update(session: Session, update_id: int, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False)

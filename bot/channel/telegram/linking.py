@@ -15,13 +15,13 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.channel.telegram.links import LinkError, LinkErrorKind, read_token
 from bot.customers.phones import normalise_phone
 from bot.db.models import PURPOSES, Consent, Customer
 from bot.db.telegram import TelegramChat, TelegramLinkUse
+from bot.db.upsert import dialect_insert
 
 BLOCKED_SOURCE = "blocked the Telegram bot"
 """The consent ledger's source for the withdrawals written when a user blocks the bot."""
@@ -88,7 +88,7 @@ def remember_chat(
         "last_seen_at": now,
         "blocked_at": None,
     }
-    insert = _insert_for(session)
+    insert = dialect_insert(session)
     changed = {key: value for key, value in values.items() if key != "first_seen_at"}
     statement = (
         insert(TelegramChat)
@@ -235,13 +235,3 @@ def _chat(session: Session, chat_id: int, now: datetime) -> TelegramChat:
 
 def _cut(text: str | None, length: int) -> str | None:
     return None if text is None else text[:length]
-
-
-def _insert_for(session: Session) -> Any:
-    """The dialect's INSERT (both have on_conflict_do_update with the same signature)."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise NotImplementedError(f"Telegram linking supports SQLite and PostgreSQL, not {name}")

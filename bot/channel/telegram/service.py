@@ -38,7 +38,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import CallbackQuery, Message, Update
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.app import App
@@ -62,6 +61,7 @@ from bot.channel.telegram.texts import locale_of, text
 from bot.db.models import Consent, Customer
 from bot.db.outreach import Outreach
 from bot.db.telegram import TelegramChat, TelegramUpdate
+from bot.db.upsert import dialect_insert
 from bot.dialog import matcher
 from bot.dialog.events import Answer
 from bot.dialog.library import Library
@@ -158,7 +158,7 @@ class TelegramService:
             raise ValueError("an update without an integer update_id")
         now = self.app.clock.now()
         with self.app.sessions.begin() as session:
-            insert = _insert_for(session)
+            insert = dialect_insert(session)
             result = session.execute(
                 insert(TelegramUpdate)
                 .values(update_id=update_id, received_at=now, payload=dict(payload))
@@ -476,10 +476,6 @@ class TelegramService:
             customer_id = forget_chat_on_block(session, chat_id, now)
         if customer_id is not None:
             await self.conversations.hang_up(chat_id, customer_id)
-
-
-def _insert_for(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 __all__ = ["TelegramAPIError", "TelegramService", "make_bot"]

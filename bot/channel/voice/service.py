@@ -23,7 +23,6 @@ A call, step by step (docs/voice.md):
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import secrets
 from collections.abc import Mapping
@@ -33,7 +32,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, func, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
@@ -57,6 +55,7 @@ from bot.customers.zone import customer_zone
 from bot.db.models import Customer
 from bot.db.outreach import Outreach
 from bot.db.types import to_epoch
+from bot.db.upsert import dialect_insert
 from bot.db.voice import VoiceCall, VoiceStatusEvent, VoiceStreamToken
 from bot.dialog import engine
 from bot.dialog.events import Answer, Ask, Event, HangUp, NoInput, Output
@@ -385,7 +384,7 @@ class VoiceService:
         row = session.get(Outreach, call.outreach_id)
         if row is None or row.conversation is None:
             return None
-        state = State.from_json(_json(row.conversation))
+        state = State.from_dict(row.conversation)
         loaded = self.versions.script_for(session, state)
         pack = self.library.packs.get(loaded.script.locale)
         if pack is None:
@@ -447,7 +446,7 @@ class VoiceService:
             return
         now = self.app.clock.now()
         with self.app.sessions.begin() as session:
-            insert = _insert_for(session)
+            insert = dialect_insert(session)
             fresh = session.execute(
                 insert(VoiceStatusEvent)
                 .values(call_sid=sid, status=status, received_at=now)
@@ -568,14 +567,6 @@ def _event(heard: Mapping[str, Any] | None, at: datetime) -> Event:
     if text:
         return Answer(text=str(text), confidence=float(heard.get("confidence", 1.0)), at=at)
     return NoInput()
-
-
-def _insert_for(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def _json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False)
 
 
 __all__ = ["Ask", "Turn", "VoiceService"]

@@ -26,7 +26,6 @@ import json
 import math
 import re
 import signal
-import socket
 import sys
 import time
 from collections import deque
@@ -39,6 +38,7 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from bot.clock import Clock, SystemClock
+from bot.testing.server import serve
 
 JSON = dict[str, Any]
 
@@ -541,14 +541,7 @@ class BotApiEmulator:
             return None
         self._closing = False
         self._client = ClientSession(timeout=ClientTimeout(total=self.webhook_timeout))
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
-        await site.start()
+        self._runner, self.port = await serve(self.app, self.host, self.port)
         return None
 
     async def close(self) -> None:

@@ -31,7 +31,6 @@ import math
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -58,6 +57,7 @@ from aiohttp import (
 from twilio.request_validator import RequestValidator
 
 from bot.clock import Clock, SystemClock
+from bot.testing.server import serve
 
 JSON = dict[str, Any]
 
@@ -513,13 +513,7 @@ class TwilioSimulator:
         if self._runner is not None:
             return
         self._client = ClientSession()
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self.port = await serve(self.app, self.host, self.port)
 
     async def close(self) -> None:
         for task in list(self._tasks.values()):

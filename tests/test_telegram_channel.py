@@ -32,12 +32,13 @@ from bot.channel.telegram.sender import Pace, Sender
 from bot.channel.telegram.service import SECRET_HEADER, WEBHOOK_PATH, TelegramService, make_bot
 from bot.clock import FixedClock
 from bot.db.models import Consent, Customer, Order
-from bot.db.outreach import CampaignRun, Outreach
+from bot.db.outreach import Outreach
 from bot.db.tasks import ManagerTask
 from bot.db.telegram import TelegramChat, TelegramMessage, TelegramUpdate
 from bot.dialog.library import Library, load_library
 from bot.testing.telegram import BotApiEmulator, SimUser
 from bot.web import web_app
+from tests.outreach_factory import queue
 
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
 TOKEN = "123456:TEST-TOKEN"
@@ -166,29 +167,6 @@ def campaign(
     text = CAMPAIGN.format(id=id, script=script, kind=kind, channels=channels, purpose=purpose)
     path.write_text(text, encoding="utf-8")
     return load_campaign(path)
-
-
-def queue(app: App, loaded: LoadedCampaign, *customer_ids: int) -> None:
-    """Outreach rows `planned` for the campaign (what plan_run inserts)."""
-    with app.sessions.begin() as session:
-        run_row = CampaignRun(
-            campaign_id=loaded.campaign.id, scheduled_for=NOW, created_at=NOW, planned=0
-        )
-        session.add(run_row)
-        session.flush()
-        for customer_id in customer_ids:
-            session.add(
-                Outreach(
-                    campaign_id=loaded.campaign.id,
-                    customer_id=customer_id,
-                    cycle=f"c{customer_id}",
-                    run_id=run_row.id,
-                    state="planned",
-                    script_id=loaded.campaign.script,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            )
 
 
 def dispatcher(

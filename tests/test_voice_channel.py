@@ -32,12 +32,13 @@ from bot.channel.voice.recognizer import Heard, Recognizer, SpeechModel
 from bot.channel.voice.service import VoiceService, make_twilio_client
 from bot.clock import FixedClock
 from bot.db.models import Customer, Order
-from bot.db.outreach import CampaignRun, Outreach
+from bot.db.outreach import Outreach
 from bot.db.tasks import ManagerTask
 from bot.db.voice import VoiceCall, VoiceStatusEvent, VoiceStreamToken
 from bot.dialog.library import Library, load_library
 from bot.testing.twilio import NO_ANSWER, Callee, Turn, TwilioSimulator
 from bot.web import web_app
+from tests.outreach_factory import queue
 from tests.voice_audio import VoiceAudio, korean_model_copy
 
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
@@ -262,28 +263,6 @@ def campaign(
     text = CAMPAIGN.format(id=id, script=script, purpose=purpose, kind=kind)
     path.write_text(text, encoding="utf-8")
     return load_campaign(path)
-
-
-def queue(app: App, loaded: LoadedCampaign, *customer_ids: int) -> None:
-    with app.sessions.begin() as session:
-        run_row = CampaignRun(
-            campaign_id=loaded.campaign.id, scheduled_for=NOW, created_at=NOW, planned=0
-        )
-        session.add(run_row)
-        session.flush()
-        for customer_id in customer_ids:
-            session.add(
-                Outreach(
-                    campaign_id=loaded.campaign.id,
-                    customer_id=customer_id,
-                    cycle=f"c{customer_id}",
-                    run_id=run_row.id,
-                    state="planned",
-                    script_id=loaded.campaign.script,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            )
 
 
 def row(app: App, customer_id: int) -> Outreach:

@@ -3,18 +3,44 @@
 An asynchronous conversation (a Telegram chat, a phone call's later turns) continues on the version
 it started on (design decision 4). `ScriptVersions.remember` stores a script's source the first
 time a conversation starts on it; `script_for` gives the loaded script of a conversation's state:
-from the library when it is the current version, else parsed from the stored source.
+from the library when it is the current version, else parsed from the stored source; `load` gives
+a stored conversation with everything a channel needs to take its next step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from sqlalchemy.orm import Session
 
 from bot.app import App
+from bot.campaign.people import load_people
+from bot.customers.zone import customer_zone
 from bot.db.telegram import ScriptVersion
 from bot.dialog.library import Library
 from bot.dialog.loader import LoadedScript, load_script_bytes
+from bot.dialog.locale_pack import LocalePack
 from bot.dialog.state import State
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A conversation as its outreach row holds it, ready for its next step."""
+
+    outreach_id: int
+    customer_id: int
+    campaign_id: str
+    state: State
+    loaded: LoadedScript
+    """The script at the version the conversation is pinned to."""
+    pack: LocalePack
+    context: Mapping[str, object]
+    """The render context of the customer (bot.campaign.people)."""
+    zone: ZoneInfo
+    """The customer's zone: relative answers and offer dates are read in it."""
 
 
 class ScriptVersions:
@@ -49,4 +75,33 @@ class ScriptVersions:
             raise LookupError(f"script {state.script}@{state.version} is neither loaded nor stored")
         return load_script_bytes(
             stored.source.encode("utf-8"), f"{state.script}@{state.version} (stored)"
+        )
+
+    def load(
+        self,
+        session: Session,
+        outreach_id: int,
+        customer_id: int,
+        campaign_id: str,
+        conversation: Mapping[str, Any] | None,
+    ) -> Stored | None:
+        """The stored conversation of an outreach row; None when there is none, or its
+        locale pack or customer is gone."""
+        if conversation is None:
+            return None
+        state = State.from_dict(conversation)
+        loaded = self.script_for(session, state)
+        pack = self.library.packs.get(loaded.script.locale)
+        if pack is None:
+            return None
+        settings = self.app.settings
+        now = self.app.clock.now()
+        people = load_people(session, [customer_id], {}, settings.company_name, now)
+        person = people.get(customer_id)
+        if person is None:
+            return None
+        recipient = person.recipient
+        zone = customer_zone(recipient.time_zone, recipient.phone, settings.default_time_zone)
+        return Stored(
+            outreach_id, customer_id, campaign_id, state, loaded, pack, person.context, zone
         )

@@ -29,24 +29,20 @@ as closed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.app import App
-from bot.campaign.people import load_people
 from bot.campaign.states import DONE, IN_CONVERSATION
 from bot.channel.base import Contact, Delivery, begin
 from bot.channel.finish import conversation_finished
 from bot.channel.telegram import render
 from bot.channel.telegram.linking import forget_chat_on_block
 from bot.channel.telegram.sender import Blocked, Rejected, Sender, Sent, Unavailable
-from bot.channel.versions import ScriptVersions
-from bot.customers.zone import customer_zone
+from bot.channel.versions import ScriptVersions, Stored
 from bot.db.models import Customer
 from bot.db.outreach import Outreach
 from bot.db.telegram import TelegramMessage, TelegramUpdate
@@ -54,8 +50,6 @@ from bot.db.upsert import dialect_insert
 from bot.dialog import engine
 from bot.dialog.events import Answer, Ask, Event, HangUp, NoInput, Output
 from bot.dialog.library import Library
-from bot.dialog.loader import LoadedScript
-from bot.dialog.locale_pack import LocalePack
 from bot.dialog.offers import issue_offers
 from bot.dialog.state import State
 
@@ -66,18 +60,8 @@ RECORD_BATCH = 200
 """Buffered first-step rows written at once (one INSERT, one commit)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Active:
-    """The conversation a chat's customer is in."""
-
-    outreach_id: int
-    customer_id: int
-    campaign_id: str
-    state: State
-    loaded: LoadedScript
-    pack: LocalePack
-    context: Mapping[str, object]
-    zone_name: str
+Active = Stored
+"""The conversation a chat's customer is in."""
 
 
 class Conversations:
@@ -195,24 +179,9 @@ class Conversations:
             .order_by(Outreach.contacted_at.desc(), Outreach.id.desc())
             .limit(1)
         ).first()
-        if row is None or row.conversation is None:
+        if row is None:
             return None
-        state = State.from_dict(row.conversation)
-        loaded = self.versions.script_for(session, state)
-        pack = self.library.packs.get(loaded.script.locale)
-        if pack is None:
-            logger.error("telegram: no locale pack %s for row %s", loaded.script.locale, row.id)
-            return None
-        now = self.app.clock.now()
-        people = load_people(session, [customer_id], {}, self.app.settings.company_name, now)
-        person = people[customer_id]
-        recipient = person.recipient
-        zone = customer_zone(
-            recipient.time_zone, recipient.phone, self.app.settings.default_time_zone
-        )
-        return Active(
-            row.id, customer_id, row.campaign_id, state, loaded, pack, person.context, zone.key
-        )
+        return self.versions.load(session, row.id, customer_id, row.campaign_id, row.conversation)
 
     async def answer(
         self,
@@ -238,7 +207,7 @@ class Conversations:
                     choice=event.choice,
                     digits=event.digits,
                     confidence=event.confidence,
-                    at=now.astimezone(ZoneInfo(active.zone_name)),
+                    at=now.astimezone(active.zone),
                 )
             state, outputs = engine.advance(
                 active.loaded.script,
@@ -266,7 +235,7 @@ class Conversations:
         chat_id: int,
         now: datetime,
     ) -> None:
-        today = now.astimezone(ZoneInfo(active.zone_name)).date()
+        today = now.astimezone(active.zone).date()
         state, context = issue_offers(active.loaded, state, outputs, active.context, today)
         values: dict[str, object] = {"conversation": state.to_dict(), "updated_at": now}
         if state.finished:
@@ -287,7 +256,7 @@ class Conversations:
                 campaign_id=active.campaign_id,
                 state=state,
                 outputs=outputs,
-                zone=ZoneInfo(active.zone_name),
+                zone=active.zone,
                 now=now,
             )
         outgoing = render.messages(outputs, active.loaded, active.pack, context, active.outreach_id)

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, func, select, type_coerce, update
 from sqlalchemy.orm import Session
@@ -40,7 +39,6 @@ from bot.app import App
 from bot.campaign.attempts import verdict
 from bot.campaign.guard import GuardPolicy
 from bot.campaign.loader import LoadedCampaign
-from bot.campaign.people import load_people
 from bot.campaign.route import sending_window
 from bot.campaign.states import DONE, FAILED, IN_CONVERSATION, RETRY, SENDING
 from bot.campaign.tasks import TaskSpec, insert_tasks
@@ -48,7 +46,7 @@ from bot.campaign.window import is_open
 from bot.channel.base import Contact, Delivery, Status, begin
 from bot.channel.finish import conversation_finished
 from bot.channel.pace import Pace
-from bot.channel.versions import ScriptVersions
+from bot.channel.versions import ScriptVersions, Stored
 from bot.channel.voice import twiml
 from bot.channel.voice.prompt import Prompt, prompt
 from bot.customers.zone import customer_zone
@@ -60,8 +58,6 @@ from bot.db.voice import VoiceCall, VoiceStatusEvent, VoiceStreamToken
 from bot.dialog import engine
 from bot.dialog.events import Answer, Ask, Event, HangUp, NoInput, Output
 from bot.dialog.library import Library
-from bot.dialog.loader import LoadedScript
-from bot.dialog.locale_pack import LocalePack
 from bot.dialog.offers import issue_offers
 from bot.dialog.state import State
 from bot.settings import Settings
@@ -101,19 +97,6 @@ class Turn:
     """What a grammar should accept (empty: full vocabulary)."""
     kind: str | None
     """The Ask's kind (scale, yes_no, ...), None when nothing is asked."""
-
-
-@dataclass(frozen=True, slots=True)
-class Talk:
-    """A call's conversation as stored."""
-
-    call: VoiceCall
-    row: Outreach
-    state: State
-    loaded: LoadedScript
-    pack: LocalePack
-    context: Mapping[str, object]
-    zone: ZoneInfo
 
 
 class VoiceService:
@@ -345,7 +328,7 @@ class VoiceService:
             state, context = issue_offers(
                 talk.loaded, state, outputs, talk.context, now.astimezone(talk.zone).date()
             )
-            self._store_state(session, talk, state, outputs, now)
+            self._store_state(session, call, talk, state, outputs, now)
             said = prompt(outputs, talk.loaded, talk.pack, context)
             call.turn = turn + 1
             call.heard = None
@@ -380,29 +363,22 @@ class VoiceService:
                 insert_tasks(session, [spec], now)
         return twiml.goodbye([sorry[locale]], voice=voice, language=language)
 
-    def _talk(self, session: Session, call: VoiceCall) -> Talk | None:
+    def _talk(self, session: Session, call: VoiceCall) -> Stored | None:
         row = session.get(Outreach, call.outreach_id)
-        if row is None or row.conversation is None:
+        if row is None:
             return None
-        state = State.from_dict(row.conversation)
-        loaded = self.versions.script_for(session, state)
-        pack = self.library.packs.get(loaded.script.locale)
-        if pack is None:
-            return None
-        now = self.app.clock.now()
-        person = load_people(
-            session, [row.customer_id], {}, self.app.settings.company_name, now
-        ).get(row.customer_id)
-        if person is None:
-            return None
-        recipient = person.recipient
-        zone = customer_zone(
-            recipient.time_zone, recipient.phone, self.app.settings.default_time_zone
+        return self.versions.load(
+            session, row.id, row.customer_id, row.campaign_id, row.conversation
         )
-        return Talk(call, row, state, loaded, pack, person.context, zone)
 
     def _store_state(
-        self, session: Session, talk: Talk, state: State, outputs: list[Output], now: datetime
+        self,
+        session: Session,
+        call: VoiceCall,
+        talk: Stored,
+        state: State,
+        outputs: list[Output],
+        now: datetime,
     ) -> None:
         values: dict[str, object] = {"conversation": state.to_dict(), "updated_at": now}
         if state.finished:
@@ -417,20 +393,20 @@ class VoiceService:
             )
         moved = session.execute(
             update(Outreach)
-            .where(Outreach.id == talk.row.id, Outreach.state.in_(TALKING))
+            .where(Outreach.id == talk.outreach_id, Outreach.state.in_(TALKING))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
-            logger.warning("voice: outreach %s is no longer in conversation", talk.row.id)
+            logger.warning("voice: outreach %s is no longer in conversation", talk.outreach_id)
             return
         if state.finished:
-            talk.call.outcome = state.outcome
+            call.outcome = state.outcome
             conversation_finished(
                 session,
-                outreach_id=talk.row.id,
-                customer_id=talk.row.customer_id,
-                campaign_id=talk.row.campaign_id,
+                outreach_id=talk.outreach_id,
+                customer_id=talk.customer_id,
+                campaign_id=talk.campaign_id,
                 state=state,
                 outputs=outputs,
                 zone=talk.zone,
@@ -501,7 +477,7 @@ class VoiceService:
         state, outputs = engine.advance(
             talk.loaded.script, talk.pack, talk.state, HangUp(), version=talk.loaded.version
         )
-        self._store_state(session, talk, state, outputs, now)
+        self._store_state(session, call, talk, state, outputs, now)
 
     async def amd(self, params: Mapping[str, str]) -> None:
         """The answering-machine result: a machine or a fax gets the campaign's voicemail message

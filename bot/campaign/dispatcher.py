@@ -65,16 +65,14 @@ from bot.campaign.states import (
 )
 from bot.campaign.tasks import (
     TaskSpec,
-    answers_as_records,
     insert_tasks,
     rerouted_contact,
-    tasks_from_conversation,
 )
 from bot.channel.base import Channel, Contact, Delivery, Status
+from bot.channel.finish import Finished, conversations_finished
 from bot.customers.zone import customer_zone
 from bot.db.models import Customer, Order
 from bot.db.outreach import Outreach
-from bot.dialog.events import Action
 from bot.dialog.library import Library
 
 logger = logging.getLogger(__name__)
@@ -598,7 +596,7 @@ class Dispatcher:
                 if move.row.id in landed and move.state in (DONE, IN_CONVERSATION)
             ]
             self._contacted(session, contacted, now)
-            insert_tasks(session, self._tasks(contacted, now), now)
+            conversations_finished(session, self._finished(contacted), now)
         for talk, delivery, move in zip(talks, deliveries, moves, strict=True):
             if move.row.id not in landed:
                 summary.lost += 1
@@ -648,28 +646,25 @@ class Dispatcher:
         return Move(talk.row, FAILED, base)
 
     @staticmethod
-    def _tasks(contacted: Sequence[tuple[Talk, Delivery]], now: datetime) -> list[TaskSpec]:
-        """Callbacks, handoffs and detractors of the conversations that finished."""
-        specs: list[TaskSpec] = []
-        for talk, delivery in contacted:
-            if delivery.state is None or not delivery.finished:
-                continue
-            specs += tasks_from_conversation(
-                customer_id=talk.row.customer_id,
-                outreach_id=talk.row.id,
-                campaign_id=talk.row.campaign_id,
-                records=answers_as_records(delivery.state.answers),
-                outcome=delivery.outcome,
-                actions=[output for output in delivery.outputs if isinstance(output, Action)],
-                zone=talk.zone,
-                now=now,
+    def _finished(contacted: Sequence[tuple[Talk, Delivery]]) -> list[Finished]:
+        """The conversations that ended within their first delivery."""
+        return [
+            Finished(
+                talk.row.id,
+                talk.row.customer_id,
+                talk.row.campaign_id,
+                delivery.state,
+                delivery.outputs,
+                talk.zone,
             )
-        return specs
+            for talk, delivery in contacted
+            if delivery.state is not None and delivery.finished
+        ]
 
     def _contacted(
         self, session: Session, contacted: Sequence[tuple[Talk, Delivery]], now: datetime
     ) -> None:
-        """The customer's `last_contacted_at` / `opted_out_at`, the order's feedback request."""
+        """The customer's `last_contacted_at` and the order's feedback request."""
         if not contacted:
             return
         customer_ids = sorted({talk.row.customer_id for talk, _ in contacted})
@@ -679,14 +674,6 @@ class Dispatcher:
             .values(last_contacted_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        opted_out = [talk.row.customer_id for talk, d in contacted if d.outcome == "opted_out"]
-        if opted_out:
-            session.execute(
-                update(Customer)
-                .where(Customer.id.in_(opted_out), Customer.opted_out_at.is_(None))
-                .values(opted_out_at=now)
-                .execution_options(synchronize_session=False)
-            )
         # Post-order feedback: the order is the row's cycle (external ids are unique).
         feedback = sorted(
             talk.row.cycle for talk, _ in contacted if talk.campaign.audience.kind == "post-order"

@@ -44,7 +44,7 @@ from bot.campaign.states import DONE, FAILED, IN_CONVERSATION, RETRY, SENDING
 from bot.campaign.tasks import TaskSpec, insert_tasks
 from bot.campaign.window import is_open
 from bot.channel.base import Contact, Delivery, Status, begin
-from bot.channel.finish import conversation_finished
+from bot.channel.finish import Finished, conversations_finished
 from bot.channel.pace import Pace
 from bot.channel.versions import ScriptVersions, Stored
 from bot.channel.voice import twiml
@@ -402,15 +402,19 @@ class VoiceService:
             return
         if state.finished:
             call.outcome = state.outcome
-            conversation_finished(
+            conversations_finished(
                 session,
-                outreach_id=talk.outreach_id,
-                customer_id=talk.customer_id,
-                campaign_id=talk.campaign_id,
-                state=state,
-                outputs=outputs,
-                zone=talk.zone,
-                now=now,
+                [
+                    Finished(
+                        outreach_id=talk.outreach_id,
+                        customer_id=talk.customer_id,
+                        campaign_id=talk.campaign_id,
+                        state=state,
+                        outputs=outputs,
+                        zone=talk.zone,
+                    )
+                ],
+                now,
             )
 
     # --- status callbacks ---

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from bot import runtime
 from bot.app import App, open_app
 from bot.campaign.dispatcher import Dispatcher
 from bot.campaign.guard import GuardPolicy
@@ -118,7 +119,8 @@ def serve(
             f"{app.engine.url.render_as_string()} with the {channel.value} channels "
             f"({', '.join(sorted(channels))}); SIGTERM or Ctrl-C stops"
         )
-        asyncio.run(_run(scheduler, telegram, voice, host, port))
+        library.compile_words()
+        runtime.run(_run(scheduler, telegram, voice, host, port))
     finally:
         app.engine.dispose()
     typer.echo("stopped")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.dialog.loader import LoadedScript, ScriptError, load_script, parse_yaml, validate
 from bot.dialog.locale_pack import LocalePack
+from bot.dialog.matcher import vocabulary
 from bot.dialog.problem import Problem
 from bot.dialog.renderer import compile_script
 from bot.dialog.validator import DEFAULT_MAX_SPOKEN_CHARS, check_script
@@ -38,6 +39,14 @@ class Library:
 
     def script(self, script_id: str, locale: str) -> LoadedScript:
         return self.scripts[(script_id, locale)]
+
+    def compile_words(self) -> None:
+        """Compile every locale pack's words now (for Russian this loads the morphology
+        dictionary, about 0.4 s) rather than in the first conversation: a service calls it at
+        start-up, so the first customer does not wait and the words are part of the start-up heap
+        (`bot.runtime`)."""
+        for locale, pack in self.packs.items():
+            vocabulary(pack, locale)
 
     def raise_on_errors(self) -> None:
         if self.errors:

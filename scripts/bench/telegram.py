@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import random
@@ -59,6 +60,7 @@ from crash_test import (  # type: ignore[import-not-found]
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bot import runtime
 from bot.app import open_app
 from bot.campaign.dispatcher import Dispatcher
 from bot.campaign.guard import GuardPolicy
@@ -143,6 +145,39 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class GcTime:
+    """Collections of the cyclic garbage collector in this process while open: count and seconds
+    per generation."""
+
+    def __init__(self) -> None:
+        self.count: Counter[int] = Counter()
+        self.seconds: dict[int, float] = {}
+        self._started = 0.0
+
+    def __enter__(self) -> GcTime:
+        gc.callbacks.append(self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.count[info["generation"]] += 1
+        generation = info["generation"]
+        elapsed = time.perf_counter() - self._started
+        self.seconds[generation] = self.seconds.get(generation, 0.0) + elapsed
+
+    def __str__(self) -> str:
+        total = sum(self.seconds.values())
+        parts = ", ".join(
+            f"gen{g} {self.count[g]} ({self.seconds[g]:.2f} s)" for g in sorted(self.count)
+        )
+        return f"{total:.2f} s in collections ({parts or 'none'})"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -224,6 +259,7 @@ class Outcome:
     retry_after_waits: int
     ticks: int
     trips: list[float]
+    collections: GcTime
 
 
 async def dispatch(
@@ -253,21 +289,28 @@ async def dispatch(
     )
     rows = ticks = 0
     try:
-        started = time.perf_counter()
-        while True:
-            summary = await worker.tick(limit=limit)
-            if summary.claimed == 0:
-                break
-            rows += summary.claimed
-            ticks += 1
-        seconds = time.perf_counter() - started
+        with GcTime() as collections:
+            started = time.perf_counter()
+            while True:
+                summary = await worker.tick(limit=limit)
+                if summary.claimed == 0:
+                    break
+                rows += summary.claimed
+                ticks += 1
+            seconds = time.perf_counter() - started
     finally:
         await service.close()
         app.engine.dispose()
     times = sender.times
     span = times[-1] - times[0] if len(times) > 1 else 0.0
-    return Outcome(rows, len(times), seconds, span, sender.retry_after_waits, ticks, sender.trips)
+    return Outcome(
+        rows, len(times), seconds, span, sender.retry_after_waits, ticks, sender.trips, collections
+    )
 
+
+RUN: Any = runtime.run
+"""How the timed parts run: `bot.runtime.run`, as `boomerang serve` runs; `--plain-asyncio`:
+`asyncio.run` with the default collector (the comparison for what `bot.runtime` buys)."""
 
 DATABASE_URL: str | None = None
 """--postgres: a fresh PostgreSQL database for this run instead of a SQLite file."""
@@ -338,7 +381,7 @@ def limited(customers: int, limit: int, concurrency: int, library: Library) -> N
                 f"{time.perf_counter() - started:.1f} s"
             )
             pace = TimedPace(RATE, CHAT_INTERVAL)
-            outcome = asyncio.run(dispatch(db, library, emulator.base, pace, limit, concurrency))
+            outcome = RUN(dispatch(db, library, emulator.base, pace, limit, concurrency))
             stats = asyncio.run(emulator_stats(emulator.base))
             per_chat = round(outcome.messages / max(outcome.rows, 1))
             sampled, doubled_chats = asyncio.run(
@@ -385,9 +428,10 @@ def limited(customers: int, limit: int, concurrency: int, library: Library) -> N
 
 async def raw_sends(
     base: str, chats: list[int], text: str, reply: dict[str, Any] | None, concurrency: int
-) -> float:
-    """Seconds for one aiogram send_message per chat (the service's first message: its text and
-    keyboard), `concurrency` at once; no database, no engine, no pacing."""
+) -> tuple[float, GcTime]:
+    """Seconds (and the collections in them) for one aiogram send_message per chat (the
+    service's first message: its text and keyboard), `concurrency` at once; no database, no
+    engine, no pacing."""
     bot = make_bot(TOKEN, base)
     gate = asyncio.Semaphore(concurrency)
 
@@ -396,9 +440,10 @@ async def raw_sends(
             await bot.send_message(chat, text, reply_markup=markup(reply))
 
     try:
-        started = time.perf_counter()
-        await asyncio.gather(*(one(chat) for chat in chats))
-        return time.perf_counter() - started
+        with GcTime() as collections:
+            started = time.perf_counter()
+            await asyncio.gather(*(one(chat) for chat in chats))
+            return time.perf_counter() - started, collections
     finally:
         await bot.session.close()
 
@@ -418,7 +463,7 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
             )
             pid = emulator.process.pid
             cpu, cpu_emulator = cpu_seconds(), cpu_seconds(pid)
-            outcome = asyncio.run(
+            outcome = RUN(
                 dispatch(
                     db,
                     library,
@@ -433,7 +478,7 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
             stats = asyncio.run(emulator_stats(emulator.base))
             text, reply = asyncio.run(first_message(emulator.base, chats[0]))
             raw_cpu, raw_cpu_emulator = cpu_seconds(), cpu_seconds(pid)
-            raw_seconds = asyncio.run(raw_sends(emulator.base, chats, text, reply, concurrency))
+            raw_seconds, gc_raw = RUN(raw_sends(emulator.base, chats, text, reply, concurrency))
             raw_cpu, raw_cpu_emulator = cpu_seconds() - raw_cpu, cpu_seconds(pid) - raw_cpu_emulator
         finally:
             emulator.stop()
@@ -447,7 +492,8 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
     )
     print(
         f"  CPU during the dispatch: service {cpu:.1f} s ({cpu / outcome.seconds:.0%} of a core), "
-        f"emulator {cpu_emulator:.1f} s ({cpu_emulator / outcome.seconds:.0%})"
+        f"emulator {cpu_emulator:.1f} s ({cpu_emulator / outcome.seconds:.0%}); "
+        f"{outcome.collections}"
     )
     print(
         f"baseline: raw aiogram send_message, same emulator and concurrency, no database: "
@@ -456,7 +502,8 @@ def unlimited(customers: int, limit: int, concurrency: int, library: Library) ->
     )
     print(
         f"  CPU during the baseline: client {raw_cpu:.1f} s ({raw_cpu / raw_seconds:.0%} of a "
-        f"core), emulator {raw_cpu_emulator:.1f} s ({raw_cpu_emulator / raw_seconds:.0%})"
+        f"core), emulator {raw_cpu_emulator:.1f} s ({raw_cpu_emulator / raw_seconds:.0%}); "
+        f"{gc_raw}"
     )
     print(
         f"429s {stats['too_many_requests']}, emulator holds {stats['messages_sent']:,} messages "
@@ -477,8 +524,9 @@ def _worker(
 ) -> None:
     """One dispatcher process of `workers`: waits for `go`, dispatches until nothing is left."""
     library = load_library(DIALOGS)
+    library.compile_words()  # as `boomerang serve` does before its loop
     go.wait()
-    outcome = asyncio.run(
+    outcome = RUN(
         dispatch(db, library, base, TimedPace(None, 0), limit, concurrency, f"bench-{index}", url)
     )
     out.put((outcome.rows, outcome.messages, time.monotonic(), cpu_seconds()))
@@ -561,8 +609,17 @@ def main(argv: list[str] | None = None) -> None:
         help="a PostgreSQL server URL (postgresql+psycopg://user@host:port/db): each run uses a "
         "fresh database there instead of a SQLite file",
     )
+    parser.add_argument(
+        "--plain-asyncio",
+        action="store_true",
+        help="run the timed parts with asyncio.run and the default collector, not bot.runtime.run",
+    )
     args = parser.parse_args(argv)
+    if args.plain_asyncio:
+        global RUN
+        RUN = asyncio.run
     library = load_library(DIALOGS)
+    library.compile_words()  # as `boomerang serve` does before its loop
     if args.postgres:
         fresh_postgres(args.postgres)
     if args.run in ("both", "limited"):

@@ -100,8 +100,10 @@ class Conversations:
             return 0
         try:
             with self.app.sessions.begin() as session:
-                session.execute(
-                    dialect_insert(session)(TelegramMessage).on_conflict_do_nothing(
+                # The table, not the mapped class: a Core executemany, without the ORM's bulk
+                # insert bookkeeping per row.
+                session.connection().execute(
+                    dialect_insert(session)(TelegramMessage.__table__).on_conflict_do_nothing(
                         index_elements=["outreach_id", "seq"]
                     ),
                     rows,

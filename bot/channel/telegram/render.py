@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from bot.dialog.events import Ask, Output, Say, StopConfirmation
@@ -44,6 +45,7 @@ class Press:
     option: int
 
 
+@lru_cache(maxsize=4096)
 def step_tag(step: str) -> str:
     return hashlib.sha1(step.encode(), usedforsecurity=False).hexdigest()[:8]
 

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 YOUNG_THRESHOLD = 10_000
 """Net allocations of container objects between two collections of the youngest generation
@@ -58,10 +61,17 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` to completion on uvloop (when installed) with the start-up heap frozen and the
     youngest generation collected less often; the collector's settings are restored after."""
     thresholds = gc.get_threshold()
-    settle_heap()
+    frozen = settle_heap()
     gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
+    factory = loop_factory()
+    logger.info(
+        "runtime: %s event loop; %d start-up objects frozen; young collections every %d",
+        "uvloop" if factory is not None else "asyncio",
+        frozen,
+        YOUNG_THRESHOLD,
+    )
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(main)
     finally:
         gc.set_threshold(*thresholds)

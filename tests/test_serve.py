@@ -109,6 +109,8 @@ def test_serve_plans_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=15)
         assert process.returncode == 0, output
         assert "stopped" in output
+        loop = "asyncio" if sys.platform == "win32" else "uvloop"
+        assert f"runtime: {loop} event loop;" in output  # bot.runtime runs the loop
     finally:
         engine.dispose()
         if process.poll() is None:

@@ -22,6 +22,10 @@ pressed Start (control API, before the timed part).
   per second the service pushes end to end (dispatcher included; target 1,000/s), next to a
   baseline from the same run: raw aiogram `bot.send_message` to the same emulator with the same
   concurrency and no database.
+- The timed parts run as `boomerang serve` runs its loop: `bot.runtime.run` (uvloop, the start-up
+  heap frozen out of the garbage collector, young collections every 10,000 allocations), after
+  `Library.compile_words()`. `--plain-asyncio` runs them with `asyncio.run` and the default
+  collector instead, for comparison. Each timed part prints the time spent in collections.
 - `--workers N`: also the unlimited run with N dispatcher processes (worker ids `bench-0`, ...) on
   the same SQLite file; the claim's conditional UPDATE keeps them off each other's rows.
 """

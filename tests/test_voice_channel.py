@@ -393,6 +393,47 @@ def test_no_answer_busy_and_voicemail_follow_the_retry_policy(
     assert voicemail.next_attempt_at == NOW + timedelta(minutes=240)
 
 
+def test_calls_whose_status_callbacks_were_lost_are_reconciled_from_twilio(
+    app: App, clock: FixedClock, library: Library, tmp_path: Path
+) -> None:
+    quiet = customer(app, "Тишина", "+79160000003")
+    unknown = customer(app, "Пропал", "+79160000004")
+    loaded = campaign(tmp_path, "feedback", "post_order_feedback")
+    queue(app, loaded, quiet, unknown)
+
+    async def scenario() -> None:
+        async with stack(app, library, [loaded], Scripted(), lose_callbacks=True) as (
+            sim,
+            service,
+            voice_app,
+        ):
+            sim.callee("+79160000003", NO_ANSWER)
+            sim.callee("+79160000004", NO_ANSWER)
+            assert (await voice_worker(voice_app, library, service, loaded).tick()).sent == 2
+            await sim.idle(60)
+            assert sorted(r.status for r in sim.calls.values()) == ["no-answer", "no-answer"]
+            # No callback arrived: both rows are still in conversation.
+            assert {row(app, quiet).state, row(app, unknown).state} == {"in_conversation"}
+            assert await service.reconcile() == 0  # not quiet for 10 minutes yet
+            del sim.calls[sim.calls_to("+79160000004")[0].sid]  # Twilio no longer knows it
+            clock.advance(timedelta(minutes=10))
+            assert await service.reconcile() == 2
+            assert await service.reconcile() == 0  # ended calls are never asked about again
+            fetches = [r for r in sim.requests if r[0] == "GET"]
+            assert sorted(status for _, _, status in fetches) == [200, 404]
+
+    run(scenario)
+    asked = NOW + timedelta(minutes=10)
+    no_answer, failed = row(app, quiet), row(app, unknown)
+    assert (no_answer.state, no_answer.skip_reason) == ("retry", "no_answer")
+    assert no_answer.next_attempt_at == asked + timedelta(minutes=120)
+    assert (failed.state, failed.skip_reason) == ("retry", "failed")
+    assert failed.next_attempt_at == asked + timedelta(minutes=60)
+    with app.sessions() as session:
+        calls = {c.to_number: (c.status, c.ended_at) for c in session.scalars(select(VoiceCall))}
+    assert calls == {"+79160000003": ("no-answer", asked), "+79160000004": ("failed", asked)}
+
+
 def test_opt_out_by_voice_confirms_and_hangs_up(
     app: App, library: Library, audio: VoiceAudio, tmp_path: Path
 ) -> None:

@@ -193,6 +193,8 @@ async def _run(
         else:
             background.append(asyncio.create_task(telegram.poll(stop)))
         background.append(asyncio.create_task(telegram.housekeeping(stop)))
+    if voice is not None:
+        background.append(asyncio.create_task(voice.service.housekeeping(stop)))
     if webhook or voice is not None:
         api = web_app(
             telegram if webhook else None,

@@ -453,7 +453,9 @@ class TwilioSimulator:
     ``speed`` divides every simulated duration (ringing, pauses, audio pacing, dial); 1.0 is real
     time. ``duplicate_callbacks``: every status callback is sent twice. ``reorder_callbacks``:
     status callbacks are held and delivered when the call ends, the final one first (``ringing``
-    after ``completed``). ``say_seconds_per_char``: audio time a ``<Say>`` takes per character
+    after ``completed``). ``lose_callbacks``: status callbacks are never delivered (Twilio could
+    not reach the server); the call's status is only known by fetching it.
+    ``say_seconds_per_char``: audio time a ``<Say>`` takes per character
     (0 = instant). ``port=0`` picks a free port.
     """
 
@@ -467,6 +469,7 @@ class TwilioSimulator:
         speed: float = 1.0,
         duplicate_callbacks: bool = False,
         reorder_callbacks: bool = False,
+        lose_callbacks: bool = False,
         say_seconds_per_char: float = 0.0,
         webhook_timeout: float = WEBHOOK_TIMEOUT,
         clock: Clock | None = None,
@@ -480,6 +483,7 @@ class TwilioSimulator:
         self.speed = speed
         self.duplicate_callbacks = duplicate_callbacks
         self.reorder_callbacks = reorder_callbacks
+        self.lose_callbacks = lose_callbacks
         self.say_seconds_per_char = say_seconds_per_char
         self.webhook_timeout = webhook_timeout
         self.clock: Clock = clock or SystemClock()
@@ -865,6 +869,8 @@ class TwilioSimulator:
         record.status = status
         event = EVENT_OF_STATUS[status]
         if record.status_callback is None or event not in record.status_callback_events:
+            return
+        if self.lose_callbacks:
             return
         params = self._standard_params(record)
         params.update(

@@ -25,7 +25,6 @@ What an update does:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ from sqlalchemy.orm import Session
 from bot.app import App
 from bot.campaign.states import DONE, IN_CONVERSATION
 from bot.campaign.tasks import TaskSpec, insert_tasks
+from bot.channel.periodic import every
 from bot.channel.telegram import render
 from bot.channel.telegram.channel import TelegramChannel
 from bot.channel.telegram.conversations import Conversations
@@ -138,16 +138,14 @@ class TelegramService:
         """Until `stop`: remind quiet conversations, send what the outbox still holds, post new
         manager tasks to the managers' chat."""
         idle = timedelta(hours=self.app.settings.telegram_reminder_hours)
-        while not stop.is_set():
-            try:
-                await self.conversations.remind_idle(idle)
-                await self.conversations.flush_outbox()
-                if self.managers is not None:
-                    await self.managers.notify()
-            except Exception:  # a failing round must not end the loop
-                logger.exception("telegram: housekeeping failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every_seconds)
+
+        async def round_() -> None:
+            await self.conversations.remind_idle(idle)
+            await self.conversations.flush_outbox()
+            if self.managers is not None:
+                await self.managers.notify()
+
+        await every(every_seconds, stop, round_, "telegram: housekeeping")
 
     # --- receiving ---
 

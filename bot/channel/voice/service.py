@@ -18,20 +18,26 @@ A call, step by step (docs/voice.md):
 5. Status callbacks (`status`) are stored once per (call, status) and applied in lifecycle order:
    busy, no answer, failed -> the campaign's retry policy; a call that ended before the script did
    -> `hung_up`; an answering machine (`amd`) -> hung up and the voicemail policy.
+6. Calls with no news (`reconcile`, every minute from `housekeeping`): a call that has not ended
+   and has heard nothing for `RECONCILE_AFTER` is fetched from Twilio's REST API; a final status
+   is applied as its callback would have been (a lost callback must not leave the outreach row in
+   conversation forever), and a call Twilio does not know is `failed`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, func, select, type_coerce, update
 from sqlalchemy.orm import Session
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -46,6 +52,7 @@ from bot.campaign.window import is_open
 from bot.channel.base import Contact, Delivery, Status, begin
 from bot.channel.finish import Finished, conversations_finished
 from bot.channel.pace import Pace
+from bot.channel.periodic import every
 from bot.channel.versions import ScriptVersions, Stored
 from bot.channel.voice import twiml
 from bot.channel.voice.prompt import Prompt, prompt
@@ -83,6 +90,10 @@ STATUS_RANK = {
 }
 NOT_ANSWERED = {"busy": Status.BUSY, "no-answer": Status.NO_ANSWER, "failed": Status.FAILED}
 TALKING = (SENDING, IN_CONVERSATION)
+RECONCILE_AFTER = timedelta(minutes=10)
+"""A call that has not ended and has had no news (a turn, a status) for this long is asked about.
+Twilio retries a failed status callback only briefly; a call of ours rarely stays quiet this long
+(a turn waits seconds for an answer), and one that does -- a long transfer -- is only fetched."""
 """A call's row while it lasts: `sending` until the dispatcher stores its batch."""
 MACHINES = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 
@@ -510,6 +521,54 @@ class VoiceService:
                 await self.client.calls(sid).update_async(status="completed")
         except Exception:  # the call may be over already
             logger.info("voice: ending the call to a machine at %s failed", sid, exc_info=True)
+
+    # --- calls with no news ---
+
+    async def housekeeping(self, stop: asyncio.Event, every_seconds: float = 60.0) -> None:
+        """Until `stop`: reconcile the calls with no news."""
+        await every(every_seconds, stop, self.reconcile, "voice: reconciling quiet calls")
+
+    async def reconcile(self, quiet: timedelta = RECONCILE_AFTER, limit: int = 100) -> int:
+        """Fetch from Twilio each call (up to `limit`, the longest quiet first) that has not ended
+        and has had no news for `quiet` while its outreach row is still talking; apply a final
+        status as its callback would have been applied. A call Twilio does not know (404) is
+        `failed`. Returns how many calls were brought to an end."""
+        now = self.app.clock.now()
+        with self.app.sessions() as session:
+            quiet_calls = session.execute(
+                select(VoiceCall.id, VoiceCall.call_sid)
+                .join(Outreach, Outreach.id == VoiceCall.outreach_id)
+                .where(
+                    VoiceCall.ended_at.is_(None),
+                    VoiceCall.call_sid.is_not(None),
+                    VoiceCall.updated_at <= now - quiet,
+                    Outreach.state.in_(TALKING),
+                )
+                .order_by(VoiceCall.updated_at, VoiceCall.id)
+                .limit(limit)
+            ).all()
+        ended = 0
+        for call_id, sid in quiet_calls:
+            assert sid is not None  # selected so
+            try:
+                fetched = await self.client.calls(sid).fetch_async()
+                status, answered_by = str(fetched.status), fetched.answered_by
+            except TwilioRestException as error:
+                if error.status != 404:
+                    logger.warning("voice: fetching quiet call %s failed: %s", sid, error)
+                    continue
+                status, answered_by = "failed", None
+            with self.app.sessions.begin() as session:
+                values: dict[str, Any] = {"updated_at": now}  # asked: quiet again from now
+                call = session.get(VoiceCall, call_id)
+                if call is not None and call.answered_by is None and answered_by:
+                    values["answered_by"] = str(answered_by)  # the AMD callback was lost too
+                session.execute(update(VoiceCall).where(VoiceCall.id == call_id).values(values))
+            if STATUS_RANK.get(status, 0) >= STATUS_RANK["completed"]:
+                logger.info("voice: call %s had no news for %s; Twilio says %s", sid, quiet, status)
+                self.status({"CallSid": sid, "CallStatus": status})
+                ended += 1
+        return ended
 
 
 class TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]

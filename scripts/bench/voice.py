@@ -57,6 +57,9 @@ CALLER_ID = "+15005550006"
 WORDS = ("네", "아니요", "열", "그만")
 BEFORE = 1.0
 """Seconds of silence before the caller speaks."""
+PLAIN_ASYNCIO = False
+"""--plain-asyncio: the service runs under asyncio.run with the default collector, for comparison
+with `bot.runtime.run` (uvloop, the start-up heap frozen), which `boomerang serve` uses."""
 SAY_SECONDS_PER_CHAR = 0.07
 TARGET = 1.0
 """The requirement: p95 delay at most 1.0 s."""
@@ -330,7 +333,17 @@ async def _simulate(spec: dict[str, Any]) -> None:
 
 def service_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    asyncio.run(_serve(spec))
+    if spec.get("plain_asyncio"):
+        asyncio.run(_serve(spec))
+        return
+    import uvicorn  # noqa: F401 -- loaded before the loop, as `boomerang serve` has them
+
+    from bot import runtime, web  # noqa: F401
+    from bot.channel.voice import service  # noqa: F401
+    from bot.dialog.library import load_library
+
+    load_library(Path(spec["dialogs"])).compile_words()  # the morphology, before the loop
+    runtime.run(_serve(spec))  # as `boomerang serve` runs its loop
 
 
 async def _serve(spec: dict[str, Any]) -> None:
@@ -454,7 +467,7 @@ async def _serve(spec: dict[str, Any]) -> None:
     def sample() -> None:
         while not stop.is_set():
             samples.append(
-                (time.monotonic(), cpu_seconds(), rss_mib(), executor._work_queue.qsize())
+                (time.monotonic(), cpu_seconds(), rss_mib(), executor.pending())
             )
             stop.wait(0.25)
 
@@ -575,6 +588,7 @@ def one_run(
         "out": str(folder / "service.json"),
         "timeout": timeout,
         "gate": gate,
+        "plain_asyncio": PLAIN_ASYNCIO,
     }
     (folder / "service.spec").write_text(json.dumps(spec))
     service = subprocess.Popen([sys.executable, me, "service", str(folder / "service.spec")])
@@ -753,8 +767,15 @@ def main(argv: list[str] | None = None) -> None:
         help="experiment: SpeechGate hangover and trailing ms, e.g. 150,200 (default 300,500)",
     )
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--plain-asyncio",
+        action="store_true",
+        help="run the service with asyncio.run and the default collector, not bot.runtime.run",
+    )
     parser.add_argument("--json", help="write all results here")
     args = parser.parse_args(argv)
+    global PLAIN_ASYNCIO
+    PLAIN_ASYNCIO = args.plain_asyncio
     gate = None
     if args.gate:
         hangover, trailing = (int(x) for x in args.gate.split(","))

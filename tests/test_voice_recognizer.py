@@ -12,7 +12,6 @@ import asyncio
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -33,7 +32,6 @@ from bot.channel.voice.recognizer import (
     Recognizer,
     SpeechModel,
 )
-from bot.channel.voice.threads import FEED, URGENT, SpeechThreads
 from bot.channel.voice.vocabulary import grammar_warnings
 from bot.cli.app import app
 from bot.dialog.library import load_library
@@ -299,30 +297,6 @@ def test_recognition_never_blocks_the_event_loop(
 
 
 @pytest.mark.slow
-def test_a_turns_final_result_is_queued_as_urgent(speech_model: SpeechModel) -> None:
-    """`feed` is decoded as FEED work, `finish` (the caller waits for it) as URGENT."""
-
-    class Recording(SpeechThreads):
-        priorities: list[int] = []
-
-        def submit_at(self, priority: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            self.priorities.append(priority)
-            return super().submit_at(priority, fn, *args, **kwargs)
-
-    threads = Recording(1)
-    try:
-        recognizer = speech_model.recognizer(("네",), executor=threads)
-
-        async def turn() -> None:
-            await recognizer.feed(bytes(3200))
-            await recognizer.finish()
-
-        asyncio.run(turn())
-    finally:
-        threads.shutdown()
-    assert threads.priorities == [FEED, URGENT]
-
-
 def test_cpu_per_second_of_audio(speech_model: SpeechModel, voice: VoiceAudio) -> None:
     """One quick measurement (printed with -s): CPU seconds per second of audio."""
     audio = np.concatenate([voice.samples(w) for w in ["아니요", "일곱", "열", "네", "하나"]])

@@ -467,7 +467,7 @@ async def _serve(spec: dict[str, Any]) -> None:
     def sample() -> None:
         while not stop.is_set():
             samples.append(
-                (time.monotonic(), cpu_seconds(), rss_mib(), executor.pending())
+                (time.monotonic(), cpu_seconds(), rss_mib(), executor._work_queue.qsize())
             )
             stop.wait(0.25)
 

@@ -12,12 +12,10 @@ written as `json.dumps(...)` with the default `ensure_ascii=True` matches nothin
 grammar is built here from the words the model knows (`SpeechModel.grammar`).
 
 Threads: `AcceptWaveform` is CPU-bound C++ that releases the GIL. It runs on one shared, bounded
-pool with as many threads as cores (`bot.channel.voice.threads.SpeechThreads`; not
-`asyncio.to_thread`): more threads than cores only add contention, and the default executor is
-shared with blocking I/O that must not wait behind speech decoding. A turn's `finish` (the caller
-is waiting) is taken before other calls' queued audio. Each recogniser feeds its own audio in
-order (an `asyncio.Lock`) and batches 20 ms frames into ~100 ms chunks, so there is one thread hop
-per 100 ms of audio.
+`ThreadPoolExecutor` with as many workers as cores (not `asyncio.to_thread`): more threads than
+cores only add contention, and the default executor is shared with blocking I/O that must not wait
+behind speech decoding. Each recogniser feeds its own audio in order (an `asyncio.Lock`) and
+batches 20 ms frames into ~100 ms chunks, so there is one thread hop per 100 ms of audio.
 
 Endpointing: vosk 0.3.45 (the newest on PyPI) has no `SetEndpointerDelays`; the trailing-silence
 rules are the model's `conf/model.conf` (`--endpoint.rule2.min-trailing-silence=0.5`, rule3 1.0).
@@ -33,12 +31,11 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from bot.channel.voice.threads import FEED, URGENT, SpeechThreads
 from bot.errors import ConfigError
 
 SAMPLE_RATE = 8000
@@ -153,16 +150,18 @@ class SpeechModel:
         return CallRecognizer(self, grammar=grammar, executor=executor)
 
 
-_executor: SpeechThreads | None = None
+_executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-def shared_executor() -> SpeechThreads:
+def shared_executor() -> ThreadPoolExecutor:
     """The process's speech threads: one per core (Vosk releases the GIL while decoding)."""
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = SpeechThreads(os.cpu_count() or 1)
+            _executor = ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 1, thread_name_prefix="vosk"
+            )
         return _executor
 
 
@@ -201,19 +200,17 @@ class CallRecognizer:
                 return None
             chunk = bytes(self._pending)
             self._pending.clear()
-            return await self._run(self._accept, chunk, FEED)
+            return await self._run(self._accept, chunk)
 
     async def finish(self) -> Heard | None:
         async with self._lock:
             chunk = bytes(self._pending)
             self._pending.clear()
-            return await self._run(self._final, chunk, URGENT)
+            return await self._run(self._final, chunk)
 
-    async def _run(self, work: Callable[[bytes], T], chunk: bytes, priority: int) -> T:
-        executor = self._executor or shared_executor()
-        if isinstance(executor, SpeechThreads):
-            return await asyncio.wrap_future(executor.submit_at(priority, work, chunk))
-        return await asyncio.get_running_loop().run_in_executor(executor, work, chunk)
+    async def _run(self, work: Callable[[bytes], T], chunk: bytes) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor or shared_executor(), work, chunk)
 
     # --- in a speech thread ---
 

@@ -9,7 +9,7 @@ a stored conversation with everything a channel needs to take its next step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from bot.app import App
 from bot.campaign.people import load_people
+from bot.channel.finish import Finished
 from bot.customers.zone import customer_zone
 from bot.db.telegram import ScriptVersion
+from bot.dialog.events import Output
 from bot.dialog.library import Library
 from bot.dialog.loader import LoadedScript, load_script_bytes
 from bot.dialog.locale_pack import LocalePack
@@ -41,6 +43,12 @@ class Stored:
     """The render context of the customer (bot.campaign.people)."""
     zone: ZoneInfo
     """The customer's zone: relative answers and offer dates are read in it."""
+
+    def finished(self, state: State, outputs: Sequence[Output]) -> Finished:
+        """This conversation, ended in `state` by a step that gave `outputs`."""
+        return Finished(
+            self.outreach_id, self.customer_id, self.campaign_id, state, outputs, self.zone
+        )
 
 
 class ScriptVersions:

@@ -32,13 +32,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from types import TracebackType
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from bot.clock import Clock, SystemClock
-from bot.testing.server import serve
+from bot.testing.server import LocalServer
 
 JSON = dict[str, Any]
 
@@ -429,7 +428,7 @@ def _update_type(update: JSON) -> str:
 Handler = Callable[[JSON], Awaitable[Any]]
 
 
-class BotApiEmulator:
+class BotApiEmulator(LocalServer):
     """An aiohttp server speaking the Bot API for one bot, with simulated users.
 
     ``rate``: messages per second for the whole bot; ``chat_interval``: seconds between two
@@ -499,8 +498,6 @@ class BotApiEmulator:
         self._faults: dict[int, deque[_Fault]] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
         self._webhook_slots: asyncio.Semaphore | None = None
-        self._client: ClientSession | None = None
-        self._runner: web.AppRunner | None = None
         self._closing = False
         self._methods: dict[str, Handler] = {
             "getme": self._get_me,
@@ -537,11 +534,10 @@ class BotApiEmulator:
         """Without arguments: start the server. With a user: the user presses Start."""
         if user is not None:
             return await self.user_start(user, payload)
-        if self._runner is not None:
+        if self.serving:
             return None
         self._closing = False
-        self._client = ClientSession(timeout=ClientTimeout(total=self.webhook_timeout))
-        self._runner, self.port = await serve(self.app, self.host, self.port)
+        await self.start_serving(ClientSession(timeout=ClientTimeout(total=self.webhook_timeout)))
         return None
 
     async def close(self) -> None:
@@ -550,24 +546,7 @@ class BotApiEmulator:
         for task in list(self._deliveries):
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-    async def __aenter__(self) -> BotApiEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        await self.stop_serving()
 
     # ------------------------------------------------------------------ simulated users
 

@@ -40,7 +40,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -57,7 +56,7 @@ from aiohttp import (
 from twilio.request_validator import RequestValidator
 
 from bot.clock import Clock, SystemClock
-from bot.testing.server import serve
+from bot.testing.server import LocalServer
 
 JSON = dict[str, Any]
 
@@ -447,7 +446,7 @@ def _truthy(value: str | None) -> bool:
 # ---------------------------------------------------------------------------------- simulator
 
 
-class TwilioSimulator:
+class TwilioSimulator(LocalServer):
     """An aiohttp server speaking Twilio's Calls REST API, placing simulated calls to our server.
 
     ``speed`` divides every simulated duration (ringing, pauses, audio pacing, dial); 1.0 is real
@@ -497,8 +496,6 @@ class TwilioSimulator:
         self._dial_results: dict[str, tuple[str, float]] = {}
         self._forge = 0
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._client: ClientSession | None = None
-        self._runner: web.AppRunner | None = None
         self.app = web.Application()
         accounts = f"/{API_VERSION}/Accounts/{{account}}"
         self.app.router.add_post(f"{accounts}/Calls.json", self._create_call)
@@ -514,34 +511,15 @@ class TwilioSimulator:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        if self._runner is not None:
-            return
-        self._client = ClientSession()
-        self._runner, self.port = await serve(self.app, self.host, self.port)
+        if not self.serving:
+            await self.start_serving(ClientSession())
 
     async def close(self) -> None:
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-    async def __aenter__(self) -> TwilioSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        await self.stop_serving()
 
     # ------------------------------------------------------------------ scripting
 

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from bot.app import App
 from bot.campaign.states import DONE, IN_CONVERSATION
 from bot.channel.base import Contact, Delivery, begin
-from bot.channel.finish import Finished, conversations_finished
+from bot.channel.finish import conversations_finished
 from bot.channel.telegram import render
 from bot.channel.telegram.linking import forget_chat_on_block
 from bot.channel.telegram.sender import Blocked, Rejected, Sender, Sent, Unavailable
@@ -251,20 +251,7 @@ class Conversations:
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise RuntimeError(f"outreach {active.outreach_id} is no longer in conversation")
         if state.finished:
-            conversations_finished(
-                session,
-                [
-                    Finished(
-                        outreach_id=active.outreach_id,
-                        customer_id=active.customer_id,
-                        campaign_id=active.campaign_id,
-                        state=state,
-                        outputs=outputs,
-                        zone=active.zone,
-                    )
-                ],
-                now,
-            )
+            conversations_finished(session, [active.finished(state, outputs)], now)
         outgoing = render.messages(outputs, active.loaded, active.pack, context, active.outreach_id)
         if outgoing:
             seq = session.scalar(

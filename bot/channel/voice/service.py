@@ -50,7 +50,7 @@ from bot.campaign.states import DONE, FAILED, IN_CONVERSATION, RETRY, SENDING
 from bot.campaign.tasks import TaskSpec, insert_tasks
 from bot.campaign.window import is_open
 from bot.channel.base import Contact, Delivery, Status, begin
-from bot.channel.finish import Finished, conversations_finished
+from bot.channel.finish import conversations_finished
 from bot.channel.pace import Pace
 from bot.channel.periodic import every
 from bot.channel.versions import ScriptVersions, Stored
@@ -413,20 +413,7 @@ class VoiceService:
             return
         if state.finished:
             call.outcome = state.outcome
-            conversations_finished(
-                session,
-                [
-                    Finished(
-                        outreach_id=talk.outreach_id,
-                        customer_id=talk.customer_id,
-                        campaign_id=talk.campaign_id,
-                        state=state,
-                        outputs=outputs,
-                        zone=talk.zone,
-                    )
-                ],
-                now,
-            )
+            conversations_finished(session, [talk.finished(state, outputs)], now)
 
     # --- status callbacks ---
 

@@ -9,6 +9,7 @@ user shared with the contact button; every chat that ever wrote to the bot is ke
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +26,10 @@ from bot.db.upsert import dialect_insert
 
 BLOCKED_SOURCE = "blocked the Telegram bot"
 """The consent ledger's source for the withdrawals written when a user blocks the bot."""
+UNBLOCKED_SOURCE = "wrote to the Telegram bot again after blocking it"
+"""The source for the grants written when a user who had blocked the bot writes to it again."""
+RESTORED_ON_RETURN = ("survey", "service")
+"""What writing again restores: marketing needs its own consent, so its withdrawal stays."""
 
 
 class LinkStatus(StrEnum):
@@ -73,8 +78,8 @@ def remember_chat(
 ) -> TelegramChat:
     """Insert or update the chat's row with the user's current profile; last_seen_at = now.
 
-    A chat that writes to the bot has not blocked it, so `blocked_at` is cleared (the consent
-    withdrawals written on the block stay: only the customer can grant again). Race-free upsert
+    A chat that writes to the bot has not blocked it, so `blocked_at` is cleared (the consents
+    are the caller's: `restore_consent_on_return`). Race-free upsert
     (INSERT ... ON CONFLICT DO UPDATE) on SQLite and PostgreSQL.
     """
     values: dict[str, Any] = {
@@ -183,19 +188,36 @@ def forget_chat_on_block(session: Session, chat_id: int, now: datetime) -> int |
         return customer_id
     chat.blocked_at = now
     if customer_id is not None:
-        session.add_all(
-            Consent(
-                customer_id=customer_id,
-                channel="telegram",
-                purpose=purpose,
-                granted=False,
-                at=now,
-                source=BLOCKED_SOURCE,
-            )
-            for purpose in PURPOSES
-        )
+        _telegram_consent(session, customer_id, PURPOSES, False, now, BLOCKED_SOURCE)
     session.flush()
     return customer_id
+
+
+def restore_consent_on_return(session: Session, customer_id: int, now: datetime) -> None:
+    """The customer wrote to the bot after blocking it: surveys and service messages may come
+    to Telegram again (`RESTORED_ON_RETURN`); the marketing withdrawal stays."""
+    _telegram_consent(session, customer_id, RESTORED_ON_RETURN, True, now, UNBLOCKED_SOURCE)
+
+
+def _telegram_consent(
+    session: Session,
+    customer_id: int,
+    purposes: Iterable[str],
+    granted: bool,
+    now: datetime,
+    source: str,
+) -> None:
+    session.add_all(
+        Consent(
+            customer_id=customer_id,
+            channel="telegram",
+            purpose=purpose,
+            granted=granted,
+            at=now,
+            source=source,
+        )
+        for purpose in purposes
+    )
 
 
 def _link(session: Session, customer: Customer, chat_id: int, now: datetime) -> LinkStatus:

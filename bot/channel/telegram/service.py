@@ -52,13 +52,14 @@ from bot.channel.telegram.linking import (
     link_by_phone,
     link_by_token,
     remember_chat,
+    restore_consent_on_return,
 )
 from bot.channel.telegram.links import secret_from_settings
 from bot.channel.telegram.managers import ManagersChat
 from bot.channel.telegram.sender import Pace, Sender
 from bot.channel.telegram.session import JsonSession
 from bot.channel.telegram.texts import locale_of, text
-from bot.db.models import Consent, Customer
+from bot.db.models import Customer
 from bot.db.outreach import Outreach
 from bot.db.telegram import TelegramChat, TelegramUpdate
 from bot.db.upsert import dialect_insert
@@ -72,7 +73,6 @@ logger = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CALL_ME = "m:call"
-UNBLOCKED_SOURCE = "wrote to the Telegram bot again after blocking it"
 UPDATE_TYPES = ["message", "callback_query", "my_chat_member"]
 
 
@@ -281,19 +281,7 @@ class TelegramService:
         )
         customer_id = customer_for_chat(session, message_chat)
         if blocked_before is not None and customer_id is not None:
-            # Writing to the bot again undoes the block: surveys and service messages may come
-            # here again. Marketing needs its own consent, so its withdrawal stays.
-            session.add_all(
-                Consent(
-                    customer_id=customer_id,
-                    channel="telegram",
-                    purpose=purpose,
-                    granted=True,
-                    at=now,
-                    source=UNBLOCKED_SOURCE,
-                )
-                for purpose in ("survey", "service")
-            )
+            restore_consent_on_return(session, customer_id, now)
         customer = session.get(Customer, customer_id) if customer_id is not None else None
         default = self.app.settings.default_locale
         locale = locale_of(

@@ -31,14 +31,14 @@ from bot.channel.telegram.links import make_token, secret_from_settings
 from bot.channel.telegram.sender import Pace, Sender
 from bot.channel.telegram.service import SECRET_HEADER, WEBHOOK_PATH, TelegramService, make_bot
 from bot.clock import FixedClock
-from bot.db.models import Consent, Customer, Order
+from bot.db.models import Consent, Customer
 from bot.db.outreach import Outreach
 from bot.db.tasks import ManagerTask
 from bot.db.telegram import TelegramChat, TelegramMessage, TelegramUpdate
 from bot.dialog.library import Library, load_library
 from bot.testing.telegram import BotApiEmulator, SimUser
 from bot.web import web_app
-from tests.outreach_factory import queue
+from tests.outreach_factory import customer, queue
 
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
 TOKEN = "123456:TEST-TOKEN"
@@ -101,57 +101,6 @@ async def pump(service: TelegramService) -> None:
     """Read and process every update waiting (long polling without the wait)."""
     while await service.poll_once(0):
         pass
-
-
-def customer(
-    app: App,
-    name: str,
-    *,
-    locale: str = "ru",
-    phone: str | None = None,
-    chat: int | None = None,
-    zone: str = "Europe/Moscow",
-    marketing: bool = False,
-) -> int:
-    with app.sessions.begin() as session:
-        row = Customer(
-            external_id=name,
-            name=name,
-            first_name=name,
-            phone=phone,
-            telegram_chat_id=chat,
-            locale=locale,
-            time_zone=zone,
-            tags=[],
-            created_at=NOW - timedelta(days=400),
-            updated_at=NOW - timedelta(days=400),
-        )
-        session.add(row)
-        session.flush()
-        session.add(
-            Order(
-                external_id=f"{name}-order",
-                customer_id=row.id,
-                placed_at=NOW - timedelta(days=5),
-                delivered_at=NOW - timedelta(days=3),
-                currency="RUB",
-                status="delivered",
-                amount_minor=1990_00,
-                items=[{"name": "Кофе"}],
-            )
-        )
-        if marketing:
-            session.add(
-                Consent(
-                    customer_id=row.id,
-                    channel="telegram",
-                    purpose="marketing",
-                    granted=True,
-                    at=NOW - timedelta(days=30),
-                    source="checkout form",
-                )
-            )
-        return row.id
 
 
 def campaign(

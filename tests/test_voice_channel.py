@@ -31,13 +31,14 @@ from bot.channel.voice.channel import VoiceChannel
 from bot.channel.voice.recognizer import Heard, Recognizer, SpeechModel
 from bot.channel.voice.service import VoiceService, make_twilio_client
 from bot.clock import FixedClock
-from bot.db.models import Customer, Order
+from bot.db.models import Customer
 from bot.db.outreach import Outreach
 from bot.db.tasks import ManagerTask
 from bot.db.voice import VoiceCall, VoiceStatusEvent, VoiceStreamToken
 from bot.dialog.library import Library, load_library
 from bot.testing.twilio import NO_ANSWER, Callee, Turn, TwilioSimulator
 from bot.web import web_app
+from tests.outreach_factory import customer as shop_customer
 from tests.outreach_factory import queue
 from tests.voice_audio import VoiceAudio, korean_model_copy
 
@@ -227,33 +228,7 @@ async def stack(
 
 
 def customer(app: App, name: str, phone: str, *, locale: str = "ru") -> int:
-    with app.sessions.begin() as session:
-        row = Customer(
-            external_id=name,
-            name=name,
-            first_name=name,
-            phone=phone,
-            locale=locale,
-            time_zone="Europe/Moscow",
-            tags=[],
-            created_at=NOW - timedelta(days=400),
-            updated_at=NOW - timedelta(days=400),
-        )
-        session.add(row)
-        session.flush()
-        session.add(
-            Order(
-                external_id=f"{name}-order",
-                customer_id=row.id,
-                placed_at=NOW - timedelta(days=5),
-                delivered_at=NOW - timedelta(days=3),
-                currency="RUB",
-                status="delivered",
-                amount_minor=1990_00,
-                items=[],
-            )
-        )
-        return row.id
+    return shop_customer(app, name, phone=phone, locale=locale, items=())
 
 
 def campaign(

